@@ -1,0 +1,227 @@
+"""``http.request``: call any HTTP endpoint, through the outbound-safety guard.
+
+Failure classes follow what a retry can fix: 408, 429, 5xx, timeouts and connection errors are
+retryable; any other 4xx (and a 3xx left over when redirects are off or exhausted) is permanent.
+Secrets from the connection are added to the request only; they never appear in the step output
+or in error messages (responses are returned without echoing request headers).
+"""
+
+from __future__ import annotations
+
+import base64
+import json as jsonlib
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from engine.context import ActionContext, ConnectionData
+from engine.errors import PermanentError, RetryableError
+from engine.outbound import guarded_client
+from engine.registry import action
+
+EXCERPT_CHARS = 200
+RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+    HEAD = "HEAD"
+
+
+class Config(BaseModel):
+    """What the builder's form asks for. ``json`` and ``body`` are mutually exclusive."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    method: HttpMethod = Field(
+        default=HttpMethod.GET, title="Method", description="HTTP method to use.", examples=["POST"]
+    )
+    url: str = Field(
+        title="URL",
+        description="Full http:// or https:// URL. Private and internal addresses are refused.",
+        examples=["https://api.example.com/v1/contacts"],
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        title="Headers",
+        description="Extra request headers. Put secrets in a connection instead.",
+        examples=[{"Accept": "application/json"}],
+    )
+    query: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        title="Query parameters",
+        description="Added to the URL's query string.",
+        examples=[{"page": 1, "active": True}],
+    )
+    json_body: Any | None = Field(
+        default=None,
+        alias="json",
+        title="JSON body",
+        description="Sent as application/json. Leave empty when using a raw body.",
+        examples=[{"email": "{{ trigger.body.email }}"}],
+    )
+    body: str | None = Field(
+        default=None,
+        title="Raw body",
+        description="Sent as-is (set Content-Type in headers). Leave empty when using a JSON body.",
+        examples=["name=Ada&plan=pro"],
+    )
+    timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=300,
+        title="Timeout (seconds)",
+        description="Give up (and retry per the step's policy) after this many seconds.",
+        examples=[10],
+    )
+    connection: str | None = Field(
+        default=None,
+        title="Connection",
+        description="An HTTP connection (bearer token, basic auth or custom header) to authenticate with.",
+        examples=["crm-api"],
+    )
+    follow_redirects: bool = Field(
+        default=True,
+        title="Follow redirects",
+        description="Follow up to 5 redirects; each hop is checked by the outbound guard.",
+        examples=[True],
+    )
+
+    @model_validator(mode="after")
+    def _one_body(self) -> Config:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("set either json or body, not both")
+        return self
+
+
+def _auth_headers(conn: ConnectionData) -> tuple[dict[str, str], list[str]]:
+    """Headers implementing the connection's auth, plus the secret strings to redact.
+
+    Errors name fields, never their values.
+    """
+    if conn.type != "http":
+        raise PermanentError(f"connection {conn.name!r} has type {conn.type!r}, expected 'http'")
+    auth_type = conn.config.get("auth_type")
+    secret = conn.secret
+
+    def need(*keys: str) -> list[str]:
+        missing = [k for k in keys if not secret.get(k)]
+        if missing:
+            raise PermanentError(f"connection {conn.name!r} is missing secret field(s): {', '.join(missing)}")
+        return [str(_reveal(secret[k])) for k in keys]
+
+    if auth_type == "bearer":
+        (token,) = need("token")
+        return {"Authorization": f"Bearer {token}"}, [token]
+    if auth_type == "basic":
+        user, password = need("username", "password")
+        encoded = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {encoded}"}, [encoded, password]
+    if auth_type == "header":
+        name, value = need("header_name", "header_value")
+        return {name: value}, [value]
+    raise PermanentError(
+        f"connection {conn.name!r} has unsupported auth_type {auth_type!r} (use bearer, basic or header)"
+    )
+
+
+def _reveal(value: Any) -> Any:
+    """Accept plain strings and pydantic SecretStr alike."""
+    getter = getattr(value, "get_secret_value", None)
+    return getter() if callable(getter) else value
+
+
+def _parse_body(response: httpx.Response) -> Any:
+    content_type = response.headers.get("content-type", "").lower()
+    if "json" in content_type and response.content:
+        try:
+            return response.json()
+        except (ValueError, jsonlib.JSONDecodeError):
+            return response.text
+    return response.text
+
+
+def _redact(value: Any, secrets: list[str]) -> Any:
+    """Replace secret strings anywhere in a parsed body (servers like httpbin echo headers back)."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {k: _redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, secrets) for v in value]
+    return value
+
+
+def _excerpt(response: httpx.Response, secrets: list[str]) -> str:
+    # Redact before cutting, so a secret straddling the cut cannot leak half of itself.
+    text = " ".join(_redact(response.text, secrets).split())
+    return text[:EXCERPT_CHARS] + ("…" if len(text) > EXCERPT_CHARS else "")
+
+
+@action(
+    "http.request",
+    config=Config,
+    title="HTTP request",
+    description="Call an HTTP endpoint and use its JSON or text response in later steps.",
+    category="http",
+    side_effect=True,
+    connection_types=("http",),
+)
+async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
+    headers = dict(config.headers)
+    secrets: list[str] = []
+    if config.connection:
+        auth, secrets = _auth_headers(ctx.get_connection(config.connection))
+        # The connection wins over a same-named user header: the secret is the point of it.
+        for name in list(headers):
+            if name.lower() in {a.lower() for a in auth}:
+                del headers[name]
+        headers.update(auth)
+    if not any(name.lower() == "idempotency-key" for name in headers):
+        headers["Idempotency-Key"] = ctx.idempotency_key
+
+    kwargs: dict[str, Any] = {"headers": headers, "params": config.query or None}
+    if config.json_body is not None:
+        kwargs["json"] = config.json_body
+    elif config.body is not None:
+        kwargs["content"] = config.body.encode()
+
+    method = config.method.value
+    try:
+        async with guarded_client(
+            ctx.settings, timeout=config.timeout_s, follow_redirects=config.follow_redirects
+        ) as client:
+            response = await client.request(method, config.url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise RetryableError(f"{method} {config.url} timed out after {config.timeout_s:g}s") from exc
+    except httpx.TooManyRedirects as exc:
+        raise PermanentError(f"{method} {config.url}: too many redirects") from exc
+    except httpx.InvalidURL as exc:
+        raise PermanentError(f"invalid URL {config.url!r}: {exc}") from exc
+    except httpx.UnsupportedProtocol as exc:
+        raise PermanentError(f"{method} {config.url}: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise RetryableError(f"{method} {config.url} failed: {type(exc).__name__}: {exc}") from exc
+
+    status = response.status_code
+    if 200 <= status < 300:
+        return {
+            "status": status,
+            "headers": _redact(dict(response.headers), secrets),
+            "body": _redact(_parse_body(response), secrets),
+        }
+    summary = f"{method} {config.url} returned HTTP {status}: {_excerpt(response, secrets)}"
+    if status in RETRYABLE_STATUSES or status >= 500:
+        raise RetryableError(summary, details={"status": status})
+    raise PermanentError(summary, details={"status": status})
