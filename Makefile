@@ -1,0 +1,38 @@
+# FlowMate: `make run` starts the app (SQLite + in-process queue), `make test` runs every test.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BUN_VERSION := 1.4.4
+export REFLEX_BUN_PATH := $(CURDIR)/.tools/node_modules/bun/bin/bun.exe
+export REFLEX_TELEMETRY_ENABLED := false
+export REFLEX_CHECK_LATEST_VERSION := 0
+export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
+
+.PHONY: run test install lint bench clean-db
+
+$(BIN)/flowmate: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/flowmate
+
+$(REFLEX_BUN_PATH):
+	npm install --silent --prefix .tools bun@$(BUN_VERSION)
+
+install: $(BIN)/flowmate $(REFLEX_BUN_PATH)
+
+run: install
+	$(BIN)/flowmate db upgrade
+	$(BIN)/flowmate seed
+	$(BIN)/reflex run
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/engine_throughput.py

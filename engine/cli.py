@@ -1,0 +1,318 @@
+"""The `flowmate` command: operate a FlowMate instance from the shell.
+
+Every command that returns data prints exactly one JSON document on stdout (logs go to stderr),
+so scripts can pipe it to jq. Bad arguments exit 2 with a message; errors print
+``{"error": {"code", "message", "fields"}}`` on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, QuotaExceeded, ValidationFailed
+
+EXIT_BAD_INPUT = 2
+
+
+def _print(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _fail(code: str, message: str, fields: dict[str, str] | None = None, exit_code: int = 1) -> int:
+    sys.stderr.write(json.dumps({"error": {"code": code, "message": message, "fields": fields or {}}}) + "\n")
+    return exit_code
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from engine.migrate import upgrade
+
+    _print({"database": upgrade()})
+    return 0
+
+
+def cmd_seed(_args: argparse.Namespace) -> int:
+    from engine.seed import seed
+
+    _print(seed())
+    return 0
+
+
+def cmd_workspaces_create(args: argparse.Namespace) -> int:
+    from engine.db import session_scope
+    from engine.services.accounts import create_workspace
+
+    with session_scope() as session:
+        ws = create_workspace(session, args.name, args.slug)
+        out = {"id": ws.id, "name": ws.name, "slug": ws.slug}
+    _print(out)
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from engine.db import session_scope
+    from engine.services.accounts import create_user, get_workspace_by_slug
+
+    with session_scope() as session:
+        ws = get_workspace_by_slug(session, args.workspace)
+        user = create_user(session, args.email, args.password, ws, role=args.role, name=args.name or "")
+        out = {"id": user.id, "email": user.email, "workspace": ws.slug, "role": args.role}
+    _print(out)
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    from engine.db import session_scope
+    from engine.services.accounts import create_token, get_workspace_by_slug
+    from engine.services.actor import Actor
+
+    with session_scope() as session:
+        ws = get_workspace_by_slug(session, args.workspace)
+        token, clear = create_token(session, Actor.system(ws.id), role=args.role, name=args.name or "")
+        out = {"id": token.id, "token": clear, "role": token.role, "workspace": ws.slug,
+               "note": "store this token now: it is shown only once"}
+    _print(out)
+    return 0
+
+
+def _load_json_file(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValidationFailed(f"file not found: {path}", {"file": "not found"}) from None
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"{path} is not valid JSON: {exc}", {"file": str(exc)}) from None
+
+
+def cmd_workflows_import(args: argparse.Namespace) -> int:
+    from engine.db import session_scope
+    from engine.services.accounts import get_workspace_by_slug
+    from engine.services.actor import Actor
+    from engine.services.workflows import create_workflow, workflow_public
+
+    raw = _load_json_file(args.file)
+    with session_scope() as session:
+        ws = get_workspace_by_slug(session, args.workspace)
+        wf = create_workflow(session, Actor.system(ws.id), raw)
+        session.flush()
+        out = workflow_public(session, wf)
+    _print(out)
+    return 0
+
+
+def _workflow_actor(session: Any, workflow_id: str) -> Any:
+    """The CLI is the operator: act in whichever workspace owns the object."""
+    from engine.models import Workflow
+    from engine.services.actor import Actor
+
+    wf = session.get(Workflow, workflow_id)
+    if wf is None:
+        raise NotFound(f"no workflow with id {workflow_id}")
+    return Actor.system(wf.workspace_id)
+
+
+def cmd_workflows_export(args: argparse.Namespace) -> int:
+    from engine.db import session_scope
+    from engine.services.workflows import export_definition
+
+    with session_scope() as session:
+        out = export_definition(session, _workflow_actor(session, args.id), args.id)
+    _print(out)
+    return 0
+
+
+def cmd_workflows_list(args: argparse.Namespace) -> int:
+    from engine.db import session_scope
+    from engine.services.accounts import get_workspace_by_slug
+    from engine.services.actor import Actor
+    from engine.services.workflows import list_workflows
+
+    with session_scope() as session:
+        ws = get_workspace_by_slug(session, args.workspace)
+        out = list_workflows(session, Actor.system(ws.id), search=args.search, limit=args.limit,
+                             cursor=args.cursor)
+    _print(out)
+    return 0
+
+
+def _show_run(run_id: str) -> dict[str, Any]:
+    from engine.db import session_scope
+    from engine.models import Run
+    from engine.services.runs import run_public
+
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise NotFound(f"no run with id {run_id}")
+        return run_public(session, run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine.config import get_settings
+    from engine.db import session_scope
+    from engine.services.runs import start_manual_run
+
+    try:
+        payload = json.loads(args.payload) if args.payload else {}
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"--payload is not valid JSON: {exc}", {"payload": str(exc)}) from None
+    if args.wait and get_settings().embedded_queue:
+        from engine.queue import start_embedded_worker
+
+        start_embedded_worker(threads=2)
+    with session_scope() as session:
+        actor = _workflow_actor(session, args.workflow_id)
+    run = start_manual_run(actor, args.workflow_id, payload)
+    if not args.wait:
+        _print(_show_run(run.id))
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while True:
+        shown = _show_run(run.id)
+        if shown["status"] in ("succeeded", "failed", "cancelled"):
+            _print(shown)
+            return 0 if shown["status"] == "succeeded" else 1
+        if time.monotonic() > deadline:
+            _print(shown)
+            sys.stderr.write(f"timed out after {args.timeout:g}s; the run is still {shown['status']}\n")
+            return 3
+        time.sleep(0.05)
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    _print(_show_run(args.id))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from engine.worker import run_workers
+
+    return run_workers(processes=args.processes, threads=args.threads)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from engine.worker import run_scheduler
+
+    return run_scheduler()
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flowmate", description="Operate a FlowMate instance.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    sub.add_parser("seed", help="create the demo workspace and sample data (idempotent)").set_defaults(
+        func=cmd_seed)
+
+    ws = sub.add_parser("workspaces").add_subparsers(dest="ws_command", required=True)
+    p = ws.add_parser("create")
+    p.add_argument("name")
+    p.add_argument("--slug")
+    p.set_defaults(func=cmd_workspaces_create)
+
+    users = sub.add_parser("users").add_subparsers(dest="users_command", required=True)
+    p = users.add_parser("create")
+    p.add_argument("email")
+    p.add_argument("--password", required=True)
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--role", default="owner", choices=["owner", "admin", "editor", "viewer"])
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_users_create)
+
+    tokens = sub.add_parser("tokens").add_subparsers(dest="tokens_command", required=True)
+    p = tokens.add_parser("create")
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--role", default="editor", choices=["owner", "admin", "editor", "viewer"])
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_tokens_create)
+
+    wfs = sub.add_parser("workflows").add_subparsers(dest="wf_command", required=True)
+    p = wfs.add_parser("import")
+    p.add_argument("file")
+    p.add_argument("--workspace", required=True)
+    p.set_defaults(func=cmd_workflows_import)
+    p = wfs.add_parser("export")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_workflows_export)
+    p = wfs.add_parser("list")
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--search")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--cursor")
+    p.set_defaults(func=cmd_workflows_list)
+
+    p = sub.add_parser("run", help="start a manual run")
+    p.add_argument("workflow_id")
+    p.add_argument("--payload", help="JSON payload")
+    p.add_argument("--wait", action="store_true", help="wait until the run finishes")
+    p.add_argument("--timeout", type=_positive_float, default=60.0)
+    p.set_defaults(func=cmd_run)
+
+    runs = sub.add_parser("runs").add_subparsers(dest="runs_command", required=True)
+    p = runs.add_parser("show")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_runs_show)
+
+    p = sub.add_parser("worker", help="execute runs from the Redis queue")
+    p.add_argument("--processes", type=_positive_int, default=1)
+    p.add_argument("--threads", type=_positive_int, default=8)
+    p.set_defaults(func=cmd_worker)
+
+    sub.add_parser("scheduler", help="fire cron triggers and sweep lost runs").set_defaults(func=cmd_scheduler)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.logs import configure_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        return int(args.func(args) or 0)
+    except ValidationFailed as exc:
+        return _fail("validation_error", exc.message, exc.fields, EXIT_BAD_INPUT)
+    except NotFound as exc:
+        return _fail("not_found", str(exc), exit_code=EXIT_BAD_INPUT)
+    except Conflict as exc:
+        return _fail("conflict", str(exc), exit_code=EXIT_BAD_INPUT)
+    except Forbidden as exc:
+        return _fail("forbidden", str(exc), exit_code=EXIT_BAD_INPUT)
+    except QuotaExceeded as exc:
+        return _fail("quota_exceeded", str(exc))
+    except FlowMateError as exc:
+        return _fail("error", str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""All FLOWMATE_* settings in one validated pydantic-settings class.
+
+Outside development and test, a default or short secret key is refused at start-up: a
+production instance must never encrypt connection secrets with a key that is in our source.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_SECRET_KEY = "flowmate-development-secret-key-do-not-use-in-production"
+
+
+class Settings(BaseSettings):
+    """Every FLOWMATE_* variable, with defaults that make `make run` work alone."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWMATE_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./flowmate.db"
+    redis_url: str | None = None
+    redis_namespace: str = "flowmate"
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    old_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    base_url: str = "http://localhost:3000"
+    outbound_allow: Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        description="CIDR ranges that outbound calls may reach even though they are not public.",
+    )
+
+    # Execution
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 10.0
+    sweep_interval_seconds: float = 15.0
+    queued_grace_seconds: float = 30.0
+    default_step_timeout_seconds: float = 60.0
+    worker_threads: int = 8
+    scheduler_interval_seconds: float = 1.0
+    cron_catchup_seconds: float = 120.0
+
+    # Intake
+    webhook_max_body_bytes: int = 1024 * 1024
+    webhook_rate_per_second: int = 50
+    webhook_rate_burst: int = 100
+    monthly_run_quota: int = 1_000_000
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("old_secret_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        """Accept plain postgres URLs but always talk to PostgreSQL through psycopg 3."""
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        key = self.secret_key.get_secret_value()
+        if self.env == "production" and (key == DEV_SECRET_KEY or len(key) < 32):
+            raise ValueError(
+                "FLOWMATE_SECRET_KEY must be set to a random value of at least 32 characters "
+                "in production (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    @property
+    def embedded_queue(self) -> bool:
+        """No Redis URL: the broker and the workers live inside this process."""
+        return not self.redis_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings()

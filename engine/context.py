@@ -1,0 +1,49 @@
+"""What an action sees while it runs: ids, attempt, idempotency key, logger, connections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.config import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class ConnectionData:
+    """A connection as an action needs it: decrypted secret values, kept in memory only."""
+
+    id: str
+    type: str
+    name: str
+    config: dict[str, Any]
+    secret: dict[str, Any]
+
+
+@dataclass
+class ActionContext:
+    """Passed to every action's ``run(ctx, config)``."""
+
+    run_id: str
+    step_key: str
+    workflow_id: str
+    workspace_id: str
+    attempt: int = 1
+    resume_at: datetime | None = None
+    settings: Settings = field(default_factory=get_settings)
+    log: Any = None
+    connection_loader: Callable[[str], ConnectionData] | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries of the same step, so targets can de-duplicate our calls."""
+        return f"{self.run_id}:{self.step_key}"
+
+    def get_connection(self, ref: str) -> ConnectionData:
+        """Load a connection of this workspace by id or name (raises PermanentError if absent)."""
+        from engine.errors import PermanentError
+
+        if self.connection_loader is None:
+            raise PermanentError("connections are not available in this context")
+        return self.connection_loader(ref)

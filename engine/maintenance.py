@@ -1,0 +1,92 @@
+"""Background threads that keep runs alive and never lost: heartbeat and sweeper.
+
+- heartbeat: renews the lease of every run this process holds (engine.executor.HELD);
+- sweeper: re-enqueues queued runs nobody picked up, waiting runs whose time has come, and runs
+  whose worker died (lease expired); also forgets 24-hour-old webhook idempotency keys.
+Both are idempotent: claiming a run is a conditional UPDATE, so a duplicate message is harmless.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import and_, or_, select
+
+from engine.config import get_settings
+from engine.db import get_engine, session_scope, utcnow
+from engine.models import Run
+
+log = structlog.get_logger("flowmate.maintenance")
+runs_t = Run.__table__
+_stop = threading.Event()
+_threads: list[threading.Thread] = []
+
+
+def sweep_once(limit: int = 500) -> int:
+    """Re-enqueue every run that should be executing but may have no message. Returns count."""
+    from engine.queue import enqueue_run
+
+    settings = get_settings()
+    now = utcnow()
+    grace = timedelta(seconds=settings.queued_grace_seconds)
+    with get_engine().connect() as conn:
+        ids = [r for (r,) in conn.execute(
+            select(runs_t.c.id).where(or_(
+                and_(runs_t.c.status == "queued", runs_t.c.created_at < now - grace),
+                and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at < now - grace),
+                and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < now),
+            )).limit(limit)
+        )]
+    for run_id in ids:
+        enqueue_run(run_id)
+    if ids:
+        log.info("sweeper.requeued", count=len(ids))
+    return len(ids)
+
+
+def expire_keys() -> None:
+    from engine.services.runs import expire_idempotency_keys
+
+    with session_scope() as session:
+        expire_idempotency_keys(session)
+
+
+def _loop(name: str, interval: float, func) -> None:  # noqa: ANN001
+    ticks = 0
+    while not _stop.wait(interval):
+        ticks += 1
+        try:
+            func()
+            if name == "sweeper" and ticks % 240 == 0:
+                expire_keys()
+        except Exception:
+            log.exception(f"{name}.error")
+
+
+def start_background_threads(scheduler: bool = False) -> None:
+    """Start heartbeat and sweeper (and optionally the cron scheduler) as daemon threads."""
+    from engine.executor import renew_leases
+
+    if _threads:
+        return
+    _stop.clear()
+    settings = get_settings()
+    specs = [("heartbeat", settings.heartbeat_seconds, renew_leases),
+             ("sweeper", settings.sweep_interval_seconds, sweep_once)]
+    if scheduler:
+        from engine.scheduler import tick
+
+        specs.append(("scheduler", settings.scheduler_interval_seconds, tick))
+    for name, interval, func in specs:
+        thread = threading.Thread(target=_loop, args=(name, interval, func), name=f"flowmate-{name}", daemon=True)
+        thread.start()
+        _threads.append(thread)
+
+
+def stop_background_threads() -> None:
+    _stop.set()
+    for thread in _threads:
+        thread.join(timeout=5)
+    _threads.clear()

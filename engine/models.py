@@ -1,0 +1,244 @@
+"""SQLModel tables. One migration chain (alembic/) creates them on SQLite and PostgreSQL.
+
+Ids are random UUID hex strings: unguessable in URLs and safe to generate on any node. Every
+workspace-owned table carries ``workspace_id`` so services can scope each query by it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from engine.db import utcnow
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+def _json(default: Any = dict) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSONType, nullable=False))
+
+
+def _json_nullable() -> Any:
+    return Field(default=None, sa_column=Column(JSONType, nullable=True))
+
+
+class Role(StrEnum):
+    viewer = "viewer"
+    editor = "editor"
+    admin = "admin"
+    owner = "owner"
+
+    @property
+    def rank(self) -> int:
+        return ["viewer", "editor", "admin", "owner"].index(self.value)
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    waiting = "waiting"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
+
+
+class StepStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class User(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    email: str = Field(index=True, unique=True, max_length=320)
+    name: str = Field(default="", max_length=200)
+    password_hash: str = Field(default="", sa_column=Column(Text, nullable=False))
+    failed_logins: int = 0
+    locked_until: datetime | None = _ts()
+    created_at: datetime = _created()
+
+
+class Workspace(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    slug: str = Field(index=True, unique=True, max_length=64)
+    timezone: str = Field(default="Australia/Sydney", max_length=64)
+    data_region: str = Field(default="au", max_length=32)
+    retention_days: int = 30
+    monthly_run_quota: int | None = None
+    created_at: datetime = _created()
+
+
+class Membership(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("user_id", "workspace_id", name="uq_membership_user_ws"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    role: str = Field(default=Role.editor.value, max_length=16)
+    created_at: datetime = _created()
+
+
+class Workflow(SQLModel, table=True):
+    __table_args__ = (Index("ix_workflow_ws_updated", "workspace_id", "updated_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=32)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    enabled: bool = True
+    version: int = 1
+    timezone: str = Field(default="UTC", max_length=64)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class Trigger(SQLModel, table=True):
+    __table_args__ = (Index("ix_trigger_cron_due", "type", "next_fire_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workflow_id: str = Field(foreign_key="workflow.id", unique=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    type: str = Field(max_length=32)
+    config: dict = _json()
+    webhook_token: str | None = Field(default=None, unique=True, max_length=64)
+    secret_encrypted: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    next_fire_at: datetime | None = _ts()
+
+
+class Step(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("workflow_id", "key", name="uq_step_workflow_key"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workflow_id: str = Field(foreign_key="workflow.id", index=True, max_length=32)
+    key: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+    config: dict = _json()
+    retry: dict = _json()
+    when: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    timeout_s: float | None = None
+    position: int = 0
+
+
+class Run(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_run_ws_created", "workspace_id", "created_at", "id"),
+        Index("ix_run_workflow_created", "workflow_id", "created_at"),
+        Index("ix_run_status_lease", "status", "lease_expires_at"),
+        Index("ix_run_status_next", "status", "next_attempt_at"),
+        UniqueConstraint("workflow_id", "idempotency_key", name="uq_run_idempotency"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=32)
+    workflow_id: str = Field(foreign_key="workflow.id", max_length=32)
+    workflow_version: int = 1
+    definition: dict = _json()
+    status: str = Field(default=RunStatus.queued.value, max_length=16)
+    trigger_type: str = Field(default="manual", max_length=32)
+    trigger_payload: dict = _json()
+    attempt: int = 0
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = _ts()
+    next_attempt_at: datetime | None = _ts()
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    request_hash: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    result: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    rerun_of: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _created()
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+
+
+class StepRun(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("run_id", "step_key", name="uq_steprun_run_key"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    run_id: str = Field(foreign_key="run.id", index=True, max_length=32)
+    step_key: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    position: int = 0
+    status: str = Field(default=StepStatus.pending.value, max_length=16)
+    attempts: int = 0
+    input: dict | None = _json_nullable()
+    output: Any = _json_nullable()
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    retry_delays: list = _json(list)
+    resume_at: datetime | None = _ts()
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+
+
+class Connection(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_connection_ws_name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    type: str = Field(max_length=32)
+    name: str = Field(max_length=200)
+    config: dict = _json()
+    secret_encrypted: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class Usage(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("workspace_id", "month", name="uq_usage_ws_month"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=32)
+    month: str = Field(max_length=7)
+    runs: int = 0
+    steps: int = 0
+
+
+class AuditLog(SQLModel, table=True):
+    __table_args__ = (Index("ix_audit_ws_created", "workspace_id", "created_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str | None = Field(default=None, max_length=32)
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    object_type: str = Field(max_length=32)
+    object_id: str | None = Field(default=None, max_length=64)
+    changes: dict = _json()
+    created_at: datetime = _created()
+
+
+class ApiToken(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    name: str = Field(default="", max_length=200)
+    role: str = Field(default=Role.editor.value, max_length=16)
+    token_hash: str = Field(unique=True, max_length=64)
+    prefix: str = Field(max_length=16)
+    created_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _created()
+    last_used_at: datetime | None = _ts()
+    revoked_at: datetime | None = _ts()

@@ -1,0 +1,1 @@
+"""The one write path: every create/update/delete goes through these functions."""

@@ -1,0 +1,270 @@
+"""Starting, reading, cancelling and re-running runs.
+
+``create_run`` commits the Run row BEFORE the queue message is sent (design.md "Execution"):
+if the enqueue is lost, the sweeper still finds the queued row, so a run is never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from engine.db import as_aware, session_scope, utcnow
+from engine.errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
+from engine.models import Role, Run, RunStatus, StepRun, StepStatus, Trigger, Workflow, Workspace
+from engine.services import audit
+from engine.services.actor import Actor
+from engine.services.pagination import clamp_limit, decode_cursor, encode_cursor
+from engine.services.usage import add_usage, runs_this_month
+from engine.services.workflows import get_workflow, run_snapshot
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+def request_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _quota(session: Session, workspace_id: str) -> int:
+    from engine.config import get_settings
+
+    ws_quota = session.exec(select(Workspace.monthly_run_quota).where(Workspace.id == workspace_id)).first()
+    return ws_quota or get_settings().monthly_run_quota
+
+
+def create_run(
+    workflow_id: str,
+    *,
+    workspace_id: str,
+    trigger_type: str,
+    payload: dict[str, Any],
+    actor: Actor | None = None,
+    idempotency_key: str | None = None,
+    body_hash: str | None = None,
+    rerun_of: str | None = None,
+    require_enabled: bool = False,
+    enqueue: bool = True,
+) -> tuple[Run, bool]:
+    """Write a queued run (own transaction), then enqueue it.
+
+    Returns ``(run, created)``; ``created`` is False when ``idempotency_key`` matched an earlier
+    run with the same body hash (a replay). A different body with the same key raises Conflict.
+    """
+    with session_scope() as session:
+        wf = session.exec(
+            select(Workflow).where(Workflow.id == workflow_id, Workflow.workspace_id == workspace_id)
+        ).first()
+        if wf is None:
+            raise NotFound("workflow not found")
+        if require_enabled and not wf.enabled:
+            raise NotFound("workflow not found or disabled")
+        if idempotency_key:
+            existing = session.exec(
+                select(Run).where(Run.workflow_id == wf.id, Run.idempotency_key == idempotency_key)
+            ).first()
+            if existing is not None:
+                return _replay(existing, body_hash), False
+        if runs_this_month(session, workspace_id) >= _quota(session, workspace_id):
+            raise QuotaExceeded("this workspace has used its monthly run allowance; runs resume next month")
+        run = Run(
+            workspace_id=workspace_id, workflow_id=wf.id, workflow_version=wf.version,
+            definition=run_snapshot(session, wf), trigger_type=trigger_type, trigger_payload=payload,
+            idempotency_key=idempotency_key, request_hash=body_hash, rerun_of=rerun_of,
+        )
+        session.add(run)
+        add_usage(session, workspace_id, runs=1)
+        if actor is not None:
+            audit.record(session, actor, "run.start" if not rerun_of else "run.rerun", "run", run.id,
+                         {"workflow_id": wf.id, "trigger": trigger_type})
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            if not idempotency_key:
+                raise
+            existing = session.exec(
+                select(Run).where(Run.workflow_id == wf.id, Run.idempotency_key == idempotency_key)
+            ).first()
+            if existing is None:
+                raise
+            return _replay(existing, body_hash), False
+    if enqueue:
+        from engine.queue import enqueue_run
+
+        enqueue_run(run.id)
+    return run, True
+
+
+def _replay(existing: Run, body_hash: str | None) -> Run:
+    if body_hash is not None and existing.request_hash not in (None, body_hash):
+        raise Conflict("this Idempotency-Key was already used with a different request body")
+    return existing
+
+
+def expire_idempotency_keys(session: Session) -> int:
+    """Forget webhook idempotency keys older than 24 h, so they may be used again."""
+    cutoff = utcnow() - IDEMPOTENCY_TTL
+    result = session.exec(  # type: ignore[call-overload]
+        update(Run)
+        .where(Run.idempotency_key.like("hook:%"), Run.created_at < cutoff)
+        .values(idempotency_key=None)
+    )
+    return result.rowcount or 0
+
+
+def get_run(session: Session, actor: Actor, run_id: str) -> Run:
+    run = session.exec(select(Run).where(Run.id == run_id, Run.workspace_id == actor.workspace_id)).first()
+    if run is None:
+        raise NotFound("run not found")
+    return run
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = as_aware(value)
+    return value.isoformat() if value else None
+
+
+def run_public(session: Session, run: Run, *, include_steps: bool = True) -> dict[str, Any]:
+    """The run shape shared by the CLI (`runs show`), the API and the UI."""
+    out: dict[str, Any] = {
+        "id": run.id,
+        "workflow_id": run.workflow_id,
+        "workflow_name": run.definition.get("name"),
+        "workflow_version": run.workflow_version,
+        "status": run.status,
+        "trigger_type": run.trigger_type,
+        "attempt": run.attempt,
+        "error": run.error,
+        "result": run.result,
+        "rerun_of": run.rerun_of,
+        "created_at": _iso(run.created_at),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "next_attempt_at": _iso(run.next_attempt_at),
+        "duration_ms": _duration_ms(run.started_at, run.finished_at),
+    }
+    if include_steps:
+        out["trigger"] = run.trigger_payload
+        rows = {sr.step_key: sr for sr in session.exec(select(StepRun).where(StepRun.run_id == run.id)).all()}
+        steps = []
+        for step in run.definition.get("steps", []):
+            sr = rows.get(step["key"])
+            steps.append({
+                "key": step["key"],
+                "action": step["action"],
+                "name": step.get("name") or "",
+                "status": sr.status if sr else StepStatus.pending.value,
+                "attempts": sr.attempts if sr else 0,
+                "input": sr.input if sr else None,
+                "output": sr.output if sr else None,
+                "error": sr.error if sr else None,
+                "retry_delays": sr.retry_delays if sr else [],
+                "started_at": _iso(sr.started_at) if sr else None,
+                "finished_at": _iso(sr.finished_at) if sr else None,
+                "duration_ms": _duration_ms(sr.started_at, sr.finished_at) if sr else None,
+            })
+        out["steps"] = steps
+    return out
+
+
+def _duration_ms(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return int((as_aware(end) - as_aware(start)).total_seconds() * 1000)
+
+
+def list_runs(
+    session: Session, actor: Actor, *, workflow_id: str | None = None, status: str | None = None,
+    since: datetime | None = None, until: datetime | None = None, cursor: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Newest first, keyset-paginated on (created_at, id) via ix_run_ws_created."""
+    limit = clamp_limit(limit)
+    stmt = select(Run).where(Run.workspace_id == actor.workspace_id)
+    if workflow_id:
+        stmt = stmt.where(Run.workflow_id == workflow_id)
+    if status:
+        statuses = [s.strip() for s in status.split(",") if s.strip()]
+        bad = [s for s in statuses if s not in RunStatus.__members__]
+        if bad:
+            raise ValidationFailed("unknown status", {"status": f"unknown status {bad[0]!r}"})
+        stmt = stmt.where(Run.status.in_(statuses))
+    if since:
+        stmt = stmt.where(Run.created_at >= since)
+    if until:
+        stmt = stmt.where(Run.created_at < until)
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(or_(Run.created_at < at, (Run.created_at == at) & (Run.id < last_id)))
+    rows = session.exec(stmt.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit + 1)).all()
+    items = [run_public(session, r, include_steps=False) for r in rows[:limit]]
+    next_cursor = encode_cursor(as_aware(rows[limit - 1].created_at), rows[limit - 1].id) if len(rows) > limit else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def cancel_run(session: Session, actor: Actor, run_id: str) -> Run:
+    """Cancel a queued, running or waiting run; a running step finishes, nothing after it runs."""
+    actor.require(Role.editor)
+    run = get_run(session, actor, run_id)
+    if RunStatus(run.status).finished:
+        raise Conflict(f"the run already {run.status}")
+    result = session.exec(  # type: ignore[call-overload]
+        update(Run)
+        .where(Run.id == run.id, Run.status.in_(["queued", "running", "waiting"]))
+        .values(status=RunStatus.cancelled.value, finished_at=utcnow(), lease_owner=None,
+                error="cancelled by " + actor.label)
+    )
+    if not result.rowcount:
+        raise Conflict("the run finished before it could be cancelled")
+    audit.record(session, actor, "run.cancel", "run", run.id, {})
+    session.flush()
+    session.refresh(run)
+    return run
+
+
+def rerun(actor: Actor, run_id: str) -> Run:
+    """Start a new run of the same workflow with the same trigger payload."""
+    actor.require(Role.editor)
+    with session_scope() as session:
+        old = get_run(session, actor, run_id)
+        workflow_id, trigger_type, payload = old.workflow_id, old.trigger_type, old.trigger_payload
+        get_workflow(session, actor, workflow_id)
+    run, _ = create_run(workflow_id, workspace_id=actor.workspace_id, trigger_type=trigger_type,
+                        payload=payload, actor=actor, rerun_of=run_id)
+    return run
+
+
+def start_manual_run(actor: Actor, workflow_id: str, payload: Any) -> Run:
+    actor.require(Role.editor)
+    if payload is None:
+        payload = {}
+    try:
+        json.dumps(payload)
+    except (TypeError, ValueError):
+        raise ValidationFailed("payload must be JSON", {"payload": "not JSON-serialisable"}) from None
+    run, _ = create_run(workflow_id, workspace_id=actor.workspace_id, trigger_type="manual",
+                        payload={"payload": payload}, actor=actor)
+    return run
+
+
+def find_webhook_trigger(session: Session, token: str) -> tuple[Trigger, Workflow] | None:
+    """Trigger and workflow for a webhook token (None when unknown)."""
+    row = session.exec(
+        select(Trigger, Workflow).join(Workflow, Workflow.id == Trigger.workflow_id)
+        .where(Trigger.webhook_token == token, Trigger.type == "webhook")
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def count_runs_by_status(session: Session, workspace_id: str, since: datetime) -> dict[str, int]:
+    rows = session.exec(
+        select(Run.status, func.count()).where(Run.workspace_id == workspace_id, Run.created_at >= since)
+        .group_by(Run.status)
+    ).all()
+    return {status: int(n) for status, n in rows}

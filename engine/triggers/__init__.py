@@ -1,0 +1,1 @@
+"""Trigger types: manual, webhook, cron."""

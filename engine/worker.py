@@ -1,0 +1,82 @@
+"""`flowmate worker` and `flowmate scheduler` process entry points.
+
+A worker process runs Dramatiq worker threads on the Redis broker plus the heartbeat and
+sweeper threads. ``--processes N`` starts N such processes (spawned, so no inherited database
+connections) and stops them together on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import sys
+import threading
+
+import structlog
+
+from engine.config import get_settings
+
+log = structlog.get_logger("flowmate.worker")
+
+
+def _require_redis() -> bool:
+    if get_settings().embedded_queue:
+        sys.stderr.write("flowmate worker needs FLOWMATE_REDIS_URL (without it the web app runs its own "
+                         "in-process workers)\n")
+        return False
+    return True
+
+
+def _serve(threads: int) -> None:
+    """One worker process: consume runs until SIGTERM/SIGINT."""
+    from engine.logs import configure_logging
+    from engine.queue import start_embedded_worker, stop_embedded_worker
+
+    configure_logging()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    start_embedded_worker(threads=threads)
+    log.info("worker.started", threads=threads)
+    stop.wait()
+    log.info("worker.stopping")
+    stop_embedded_worker()
+
+
+def run_workers(processes: int, threads: int) -> int:
+    if not _require_redis():
+        return 2
+    if processes == 1:
+        _serve(threads)
+        return 0
+    ctx = multiprocessing.get_context("spawn")
+    children = [ctx.Process(target=_serve, args=(threads,), name=f"flowmate-worker-{i}") for i in range(processes)]
+    for child in children:
+        child.start()
+
+    def _forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, _forward)
+    signal.signal(signal.SIGINT, _forward)
+    for child in children:
+        child.join()
+    return 0
+
+
+def run_scheduler() -> int:
+    """Fire cron triggers and sweep lost runs until stopped. Several may run at once."""
+    from engine.logs import configure_logging
+    from engine.maintenance import start_background_threads, stop_background_threads
+
+    configure_logging()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    start_background_threads(scheduler=True)
+    log.info("scheduler.started")
+    stop.wait()
+    stop_background_threads()
+    return 0
