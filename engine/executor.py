@@ -85,6 +85,30 @@ class Outcome:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def validate_rendered_config(model: Any, rendered: Any) -> Any:
+    """Validate a rendered config; a number or bool landing in a text field becomes text.
+
+    ``"{{ steps.wait.output.seconds }}"`` renders to a native float; where the action expects a
+    string, users mean its text, as they would in Zapier.
+    """
+    try:
+        return model.model_validate(rendered)
+    except ValidationError as exc:
+        fixed = dict(rendered) if isinstance(rendered, dict) else rendered
+        changed = False
+        for err in exc.errors():
+            loc = err["loc"]
+            if err["type"] == "string_type" and len(loc) == 1 and isinstance(fixed, dict):
+                value = fixed.get(loc[0])
+                if isinstance(value, (int, float, bool)):
+                    fixed[loc[0]] = str(value)
+                    changed = True
+        if changed:
+            return validate_rendered_config(model, fixed)
+        fields = pydantic_fields(exc)
+        raise PermanentError("invalid config: " + "; ".join(f"{k}: {v}" for k, v in fields.items())) from None
+
+
 class LeaseLost(Exception):
     """The run was cancelled or another worker took it over: stop without writing."""
 
@@ -268,11 +292,7 @@ class Executor:
             attempts += 1
         try:
             rendered = render(step.get("config") or {}, context)
-            try:
-                config = spec.config_model.model_validate(rendered)
-            except ValidationError as exc:
-                fields = pydantic_fields(exc)
-                raise PermanentError("invalid config: " + "; ".join(f"{k}: {v}" for k, v in fields.items())) from None
+            config = validate_rendered_config(spec.config_model, rendered)
         except StepError as exc:
             return self._fail_step(run_id, step, position, prior, str(exc), redact(rendered), attempts=attempts)
 

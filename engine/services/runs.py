@@ -78,12 +78,8 @@ def create_run(
             idempotency_key=idempotency_key, request_hash=body_hash, rerun_of=rerun_of,
         )
         session.add(run)
-        add_usage(session, workspace_id, runs=1)
-        if actor is not None:
-            audit.record(session, actor, "run.start" if not rerun_of else "run.rerun", "run", run.id,
-                         {"workflow_id": wf.id, "trigger": trigger_type})
         try:
-            session.commit()
+            session.flush()  # the unique (workflow, idempotency key) constraint decides races here
         except IntegrityError:
             session.rollback()
             if not idempotency_key:
@@ -94,6 +90,11 @@ def create_run(
             if existing is None:
                 raise
             return _replay(existing, body_hash), False
+        add_usage(session, workspace_id, runs=1)
+        if actor is not None:
+            audit.record(session, actor, "run.start" if not rerun_of else "run.rerun", "run", run.id,
+                         {"workflow_id": wf.id, "trigger": trigger_type})
+        session.commit()
     if enqueue:
         from engine.queue import enqueue_run
 
