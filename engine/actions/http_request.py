@@ -9,9 +9,12 @@ or in error messages (responses are returned without echoing request headers).
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json as jsonlib
+import time
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -34,6 +37,44 @@ class HttpMethod(StrEnum):
     HEAD = "HEAD"
 
 
+class SignConfig(BaseModel):
+    """HMAC signature of the exact request body bytes, so the receiver can verify the sender.
+
+    The key is the ``signing_secret`` of an http connection (stored encrypted), never a literal
+    in the step: step configs and run inputs are not secret storage.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret_connection: str = Field(
+        title="Signing connection",
+        description="An http connection whose secret field 'signing_secret' is the HMAC key.",
+        examples=["partner-signing"],
+    )
+    header: str = Field("X-Signature", title="Signature header", min_length=1, max_length=100,
+                        pattern=r"^[A-Za-z0-9-]+$", examples=["X-Signature", "X-Hub-Signature-256"])
+    algorithm: Literal["sha256", "sha512", "sha1"] = Field(
+        "sha256", title="Algorithm", description="Hash for the HMAC (sha1 only for old receivers).",
+        examples=["sha256"])
+    encoding: Literal["hex", "base64"] = Field("hex", title="Encoding", examples=["hex"])
+    prefix: str = Field("", title="Prefix", max_length=40, description="Put before the signature, e.g. 'sha256='.",
+                        examples=["sha256="])
+    timestamp_header: str | None = Field(
+        None, title="Timestamp header", max_length=100, pattern=r"^[A-Za-z0-9-]+$",
+        description="When set, the Unix time is sent in this header and the signed message is "
+                    "'{timestamp}.{body}' (Stripe style), so receivers can refuse replays.",
+        examples=["X-Signature-Timestamp"],
+    )
+
+
+def sign_body(secret: str, body: bytes, sign: SignConfig, timestamp: int | None = None) -> str:
+    """The header value for ``body`` (``prefix`` + hex/base64 HMAC)."""
+    message = f"{timestamp}.".encode() + body if timestamp is not None else body
+    digest = hmac.new(secret.encode(), message, getattr(hashlib, sign.algorithm)).digest()
+    encoded = digest.hex() if sign.encoding == "hex" else base64.b64encode(digest).decode("ascii")
+    return sign.prefix + encoded
+
+
 class Config(BaseModel):
     """What the builder's form asks for. ``json`` and ``body`` are mutually exclusive."""
 
@@ -44,7 +85,8 @@ class Config(BaseModel):
     )
     url: str = Field(
         title="URL",
-        description="Full http:// or https:// URL. Private and internal addresses are refused.",
+        description="Full http:// or https:// URL, or a path such as /v1/leads when the connection has a base_url."
+                    " Private and internal addresses are refused.",
         examples=["https://api.example.com/v1/contacts"],
     )
     headers: dict[str, str] = Field(
@@ -92,6 +134,12 @@ class Config(BaseModel):
         description="Follow up to 5 redirects; each hop is checked by the outbound guard.",
         examples=[True],
     )
+    sign: SignConfig | None = Field(
+        default=None,
+        title="HMAC signing",
+        description="Sign the request body with a secret from a connection and send the signature in a header.",
+        examples=[{"secret_connection": "partner-signing", "header": "X-Signature", "algorithm": "sha256"}],
+    )
 
     @model_validator(mode="after")
     def _one_body(self) -> Config:
@@ -126,8 +174,10 @@ def _auth_headers(conn: ConnectionData) -> tuple[dict[str, str], list[str]]:
     if auth_type == "header":
         name, value = need("header_name", "header_value")
         return {name: value}, [value]
+    if auth_type == "none":  # a connection used only for its base_url or signing secret
+        return {}, []
     raise PermanentError(
-        f"connection {conn.name!r} has unsupported auth_type {auth_type!r} (use bearer, basic or header)"
+        f"connection {conn.name!r} has unsupported auth_type {auth_type!r} (use bearer, basic, header or none)"
     )
 
 
@@ -181,8 +231,13 @@ def _excerpt(response: httpx.Response, secrets: list[str]) -> str:
 async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
     headers = dict(config.headers)
     secrets: list[str] = []
+    url = config.url
     if config.connection:
-        auth, secrets = _auth_headers(ctx.get_connection(config.connection))
+        conn = ctx.get_connection(config.connection)
+        auth, secrets = _auth_headers(conn)
+        base_url = str(conn.config.get("base_url") or "")
+        if url.startswith("/") and base_url:
+            url = base_url.rstrip("/") + url
         # The connection wins over a same-named user header: the secret is the point of it.
         for name in list(headers):
             if name.lower() in {a.lower() for a in auth}:
@@ -196,23 +251,25 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
         kwargs["json"] = config.json_body
     elif config.body is not None:
         kwargs["content"] = config.body.encode()
+    if config.sign is not None:
+        secrets = [*secrets, *_apply_signature(ctx, config.sign, kwargs)]
 
     method = config.method.value
     try:
         async with guarded_client(
             ctx.settings, timeout=config.timeout_s, follow_redirects=config.follow_redirects
         ) as client:
-            response = await client.request(method, config.url, **kwargs)
+            response = await client.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
-        raise RetryableError(f"{method} {config.url} timed out after {config.timeout_s:g}s") from exc
+        raise RetryableError(f"{method} {url} timed out after {config.timeout_s:g}s") from exc
     except httpx.TooManyRedirects as exc:
-        raise PermanentError(f"{method} {config.url}: too many redirects") from exc
+        raise PermanentError(f"{method} {url}: too many redirects") from exc
     except httpx.InvalidURL as exc:
-        raise PermanentError(f"invalid URL {config.url!r}: {exc}") from exc
+        raise PermanentError(f"invalid URL {url!r}: {exc}") from exc
     except httpx.UnsupportedProtocol as exc:
-        raise PermanentError(f"{method} {config.url}: {exc}") from exc
+        raise PermanentError(f"{method} {url}: {exc}") from exc
     except httpx.TransportError as exc:
-        raise RetryableError(f"{method} {config.url} failed: {type(exc).__name__}: {exc}") from exc
+        raise RetryableError(f"{method} {url} failed: {type(exc).__name__}: {exc}") from exc
 
     status = response.status_code
     if 200 <= status < 300:
@@ -221,7 +278,33 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
             "headers": _redact(dict(response.headers), secrets),
             "body": _redact(_parse_body(response), secrets),
         }
-    summary = f"{method} {config.url} returned HTTP {status}: {_excerpt(response, secrets)}"
+    summary = f"{method} {url} returned HTTP {status}: {_excerpt(response, secrets)}"
     if status in RETRYABLE_STATUSES or status >= 500:
         raise RetryableError(summary, details={"status": status})
     raise PermanentError(summary, details={"status": status})
+
+
+def _apply_signature(ctx: ActionContext, sign: SignConfig, kwargs: dict[str, Any]) -> list[str]:
+    """Serialise the body ourselves (the signature must cover the exact bytes sent) and sign it.
+
+    Returns the signing secret so it is redacted from anything the step reports.
+    """
+    conn = ctx.get_connection(sign.secret_connection)
+    if conn.type != "http":
+        raise PermanentError(f"signing connection {conn.name!r} has type {conn.type!r}, expected 'http'")
+    secret = str(_reveal(conn.secret.get("signing_secret") or ""))
+    if not secret:
+        raise PermanentError(f"signing connection {conn.name!r} has no signing_secret")
+    headers: dict[str, str] = kwargs["headers"]
+    if "json" in kwargs:
+        body = jsonlib.dumps(kwargs.pop("json"), separators=(",", ":"), ensure_ascii=False).encode()
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+        kwargs["content"] = body
+    else:
+        body = kwargs.get("content") or b""
+    timestamp = int(time.time()) if sign.timestamp_header else None
+    if sign.timestamp_header:
+        headers[sign.timestamp_header] = str(timestamp)
+    headers[sign.header] = sign_body(secret, body, sign, timestamp)
+    return [secret]

@@ -36,10 +36,11 @@ class ConnectionType(BaseModel):
 
 CONNECTION_TYPES: dict[str, ConnectionType] = {
     "http": ConnectionType(name="http", title="HTTP auth", config_fields=("auth_type", "username", "header_name",
-                           "base_url"), secret_fields=("token", "password", "header_value"),
+                           "base_url"), secret_fields=("token", "password", "header_value", "signing_secret"),
                            required=("auth_type",)),
     "smtp": ConnectionType(name="smtp", title="SMTP server", config_fields=("host", "port", "security", "username",
-                           "from_email", "from_name"), secret_fields=("password",), required=("host", "from_email")),
+                           "from_email", "from_name", "verify_tls"), secret_fields=("password",),
+                           required=("host", "from_email")),
     "twilio": ConnectionType(name="twilio", title="Twilio SMS", config_fields=("account_sid", "from_number",
                              "base_url"), secret_fields=("auth_token",), required=("account_sid", "auth_token")),
     "clicksend": ConnectionType(name="clicksend", title="ClickSend SMS", config_fields=("username", "from_number",
@@ -169,3 +170,23 @@ def load_connection(workspace_id: str, ref: str) -> ConnectionData:
             raise PermanentError(f"connection {ref!r} not found in this workspace")
         return ConnectionData(id=conn.id, type=conn.type, name=conn.name, config=dict(conn.config),
                               secret=decrypt_json(conn.secret_encrypted) if conn.secret_encrypted else {})
+
+
+def test_connection(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
+    """Make one cheap real call with the stored credentials; ``{"ok", "message", ...}``, never raises
+    for provider failures (see engine.services.connection_checks)."""
+    from engine.services.connection_checks import run_check_sync
+
+    return run_check_sync(_connection_data(get_connection(session, actor, connection_id)))
+
+
+async def test_connection_async(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
+    """The same as :func:`test_connection`, for callers already inside an event loop (the API)."""
+    from engine.services.connection_checks import check_connection
+
+    return await check_connection(_connection_data(get_connection(session, actor, connection_id)))
+
+
+def _connection_data(conn: Connection) -> ConnectionData:
+    return ConnectionData(id=conn.id, type=conn.type, name=conn.name, config=dict(conn.config),
+                          secret=decrypt_json(conn.secret_encrypted) if conn.secret_encrypted else {})

@@ -114,7 +114,8 @@ def test_when_skips_and_filter_stops_as_succeeded(worker: None, workspace: dict)
     actor, wf_id = make_workflow(workspace, {
         "name": "Conditions",
         "steps": [
-            {"key": "vip", "action": "core.log", "config": {"message": "VIP!"}, "when": "{{ trigger.payload.score >= 50 }}"},
+            {"key": "vip", "action": "core.log", "config": {"message": "VIP!"},
+             "when": "{{ trigger.payload.score >= 50 }}"},
             {"key": "gate", "action": "core.filter",
              "config": {"condition": "{{ trigger.payload.country == 'AU' }}", "reason": "not in Australia"}},
             {"key": "after", "action": "core.log", "config": {"message": "Aussie lead"}},

@@ -80,7 +80,8 @@ def test_worker_processes_run_three_steps_with_retries(spawn: Callable, workspac
         wf = create_workflow(session, actor, {"name": "Chain", "steps": [
             {"key": "get", "action": "http.request", "config": {"url": server.url + "/flaky"},
              "retry": {"max_attempts": 4, "initial_delay_s": 0.3, "factor": 2}},
-            {"key": "double", "action": "core.log", "config": {"message": "x", "data": "{{ steps.get.output.body.n * 2 }}"}},
+            {"key": "double", "action": "core.log",
+             "config": {"message": "x", "data": "{{ steps.get.output.body.n * 2 }}"}},
             {"key": "say", "action": "core.log", "config": {"message": "{{ steps.double.output.data }} widgets"}},
         ]})
     run = start_manual_run(actor, wf.id, {})
