@@ -1,0 +1,106 @@
+"""Shared plumbing for actions that call a SaaS provider's REST API (SMS, CRM, Slack).
+
+Every call goes through :func:`engine.outbound.guarded_client`, and failures are classified the
+same way everywhere: timeouts, connection errors, 408, 429 and 5xx are retryable; other 4xx are
+permanent and carry the provider's own message (what a user needs to fix the step). Messages
+name the provider and the operation, never the URL when the URL itself is a secret (Slack), and
+every known secret string is scrubbed from them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from engine.config import Settings
+from engine.errors import PermanentError, RetryableError
+from engine.outbound import OutboundRefused, guarded_client
+from engine.redaction import redact
+
+EXCERPT_CHARS = 300
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+def reveal(value: Any) -> str:
+    """Plain string from a stored secret (str or SecretStr)."""
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter() if callable(getter) else value)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Remove known secrets from a message; a safe no-op when there are none."""
+    return redact(text, secrets) if secrets else text
+
+
+def provider_message(response: httpx.Response) -> str:
+    """The most useful human message in a provider's error body (JSON or text), shortened."""
+    text = response.text or ""
+    try:
+        data = response.json()
+    except (ValueError, json.JSONDecodeError):
+        data = None
+    if isinstance(data, dict):
+        for key in ("message", "response_msg", "error_description", "error", "detail", "more_info"):
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                text = value
+                break
+    text = " ".join(text.split())
+    return text[:EXCERPT_CHARS] + ("…" if len(text) > EXCERPT_CHARS else "")
+
+
+async def send(
+    settings: Settings,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    secrets: list[str],
+    timeout: float = 30.0,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Make one guarded request; transport problems become Retryable/Permanent errors.
+
+    ``what`` names the call in messages (e.g. "Twilio send SMS"); the URL is never included so
+    a secret URL (a Slack webhook) cannot leak through an error.
+    """
+    try:
+        async with guarded_client(settings, timeout=timeout, follow_redirects=False) as client:
+            return await client.request(method, url, **kwargs)
+    except OutboundRefused as exc:
+        raise OutboundRefused(scrub(f"{what}: {exc}", secrets)) from None
+    except httpx.TimeoutException:
+        raise RetryableError(f"{what} timed out after {timeout:g}s") from None
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise PermanentError(scrub(f"{what}: invalid URL ({type(exc).__name__})", secrets)) from None
+    except httpx.TransportError as exc:
+        raise RetryableError(scrub(f"{what} failed: {type(exc).__name__}: {exc}", secrets)) from None
+
+
+def raise_for_status(response: httpx.Response, *, what: str, secrets: list[str]) -> None:
+    """Raise the right StepError for a non-2xx answer, with the provider's message."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    message = scrub(f"{what} returned HTTP {status}: {provider_message(response)}", secrets)
+    details = {"status": status}
+    if status in RETRYABLE_STATUSES or status >= 500:
+        raise RetryableError(message, details=details)
+    raise PermanentError(message, details=details)
+
+
+def json_body(response: httpx.Response) -> Any:
+    """Parsed JSON, or None when the body is empty or not JSON."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except (ValueError, json.JSONDecodeError):
+        return None
+
+
+def join_url(base: str, path: str) -> str:
+    """``https://api.example.com/`` + ``/v3/x`` → ``https://api.example.com/v3/x``."""
+    return base.rstrip("/") + "/" + path.lstrip("/")

@@ -1,0 +1,68 @@
+"""`flowmate keys rotate`: re-encrypt every stored secret under the current primary key.
+
+Procedure for an operator: move the current FLOWMATE_SECRET_KEY into FLOWMATE_OLD_SECRET_KEYS,
+set a new FLOWMATE_SECRET_KEY, restart, run ``flowmate keys rotate``; once it reports no
+failures, the old key can be removed from FLOWMATE_OLD_SECRET_KEYS.
+
+All rows are rotated in ONE transaction: if any secret cannot be decrypted with the configured
+keys, nothing is written and the failing rows are named (by id, never by content), so the
+operator can add the missing old key and run it again. Rotation is idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from engine.config import Settings, get_settings
+from engine.crypto import SecretDecryptError, rotate
+from engine.errors import FlowMateError
+from engine.models import AuditLog, Connection, Trigger
+
+
+class RotationFailed(FlowMateError):
+    """Some secrets could not be decrypted with any configured key; nothing was changed."""
+
+    def __init__(self, message: str, failures: list[dict[str, str]]):
+        super().__init__(message)
+        self.failures = failures
+
+
+def rotate_secrets(session: Session, settings: Settings | None = None) -> dict[str, Any]:
+    """Re-encrypt Connection.secret_encrypted and Trigger.secret_encrypted; return counts.
+
+    Raises RotationFailed (and the caller's transaction is rolled back) if any row fails.
+    """
+    settings = settings or get_settings()
+    counts = {"connections": 0, "triggers": 0}
+    failures: list[dict[str, str]] = []
+    for conn in session.exec(select(Connection).where(Connection.secret_encrypted != "")).all():
+        try:
+            conn.secret_encrypted = rotate(conn.secret_encrypted, settings)
+        except SecretDecryptError:
+            failures.append({"table": "connection", "id": conn.id, "workspace_id": conn.workspace_id})
+            continue
+        session.add(conn)
+        counts["connections"] += 1
+    for trig in session.exec(select(Trigger).where(Trigger.secret_encrypted.is_not(None))).all():  # type: ignore[union-attr]
+        if not trig.secret_encrypted:
+            continue
+        try:
+            trig.secret_encrypted = rotate(trig.secret_encrypted, settings)
+        except SecretDecryptError:
+            failures.append({"table": "trigger", "id": trig.id, "workspace_id": trig.workspace_id})
+            continue
+        session.add(trig)
+        counts["triggers"] += 1
+    if failures:
+        session.rollback()
+        raise RotationFailed(
+            f"{len(failures)} secret(s) could not be decrypted with FLOWMATE_SECRET_KEY or "
+            "FLOWMATE_OLD_SECRET_KEYS; nothing was changed. Add the key they were encrypted with "
+            "to FLOWMATE_OLD_SECRET_KEYS and run again.",
+            failures,
+        )
+    session.add(AuditLog(workspace_id=None, actor="cli", action="keys.rotate", object_type="system",
+                         object_id=None, changes=dict(counts)))
+    return {**counts, "old_keys_configured": len(settings.old_secret_keys)}
