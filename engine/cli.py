@@ -204,6 +204,80 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return run_scheduler()
 
 
+def cmd_templates_list(args: argparse.Namespace) -> int:
+    from engine.catalog import categories, list_templates
+
+    _print({"items": list_templates(search=args.search, category=args.category), "categories": categories()})
+    return 0
+
+
+def cmd_templates_show(args: argparse.Namespace) -> int:
+    from engine.catalog import get_template, template_public
+
+    _print(template_public(get_template(args.slug), _parse_vars(args.var)))
+    return 0
+
+
+def _parse_vars(pairs: list[str] | None) -> dict[str, str]:
+    """``--var k=v`` (repeatable) → {k: v}; values stay text and are typed by the template."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValidationFailed(f"--var {pair!r} must look like name=value", {"var": "expected name=value"})
+        out[key.strip()] = value
+    return out
+
+
+def cmd_templates_use(args: argparse.Namespace) -> int:
+    from engine.catalog import instantiate, missing_connections
+    from engine.db import session_scope
+    from engine.services.accounts import get_workspace_by_slug
+    from engine.services.actor import Actor
+    from engine.services.workflows import workflow_public
+
+    variables = _parse_vars(args.var)
+    with session_scope() as session:
+        ws = get_workspace_by_slug(session, args.workspace)
+        actor = Actor.system(ws.id)
+        wf = instantiate(session, actor, args.slug, variables, name=args.name)
+        session.flush()
+        out = {**workflow_public(session, wf), "template": args.slug,
+               "missing_connections": missing_connections(session, actor, args.slug, variables)}
+    _print(out)
+    return 0
+
+
+def cmd_keys_rotate(_args: argparse.Namespace) -> int:
+    from engine.db import session_scope
+    from engine.services.keys import RotationFailed, rotate_secrets
+
+    try:
+        with session_scope() as session:
+            out = rotate_secrets(session)
+    except RotationFailed as exc:
+        sys.stderr.write(json.dumps({"error": {"code": "rotation_failed", "message": str(exc),
+                                               "failures": exc.failures}}) + "\n")
+        return 1
+    _print({"rotated": out})
+    return 0
+
+
+def cmd_connections_test(args: argparse.Namespace) -> int:
+    from engine.db import session_scope
+    from engine.models import Connection
+    from engine.services import connections
+    from engine.services.actor import Actor
+
+    with session_scope() as session:
+        conn = session.get(Connection, args.id)
+        if conn is None:
+            raise NotFound(f"no connection with id {args.id}")
+        out = connections.test_connection(session, Actor.system(conn.workspace_id), conn.id)
+    _print(out)
+    return 0 if out["ok"] else 1
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 
@@ -286,6 +360,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
 
     sub.add_parser("scheduler", help="fire cron triggers and sweep lost runs").set_defaults(func=cmd_scheduler)
+
+    tpl = sub.add_parser("templates", help="the template gallery").add_subparsers(dest="tpl_command", required=True)
+    p = tpl.add_parser("list", help="list templates")
+    p.add_argument("--search")
+    p.add_argument("--category")
+    p.set_defaults(func=cmd_templates_list)
+    p = tpl.add_parser("show", help="variables, connections and the rendered definition of a template")
+    p.add_argument("slug")
+    p.add_argument("--var", action="append", metavar="NAME=VALUE")
+    p.set_defaults(func=cmd_templates_show)
+    p = tpl.add_parser("use", help="create a workflow from a template")
+    p.add_argument("slug")
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--var", action="append", metavar="NAME=VALUE", help="a template variable (repeatable)")
+    p.add_argument("--name", help="name of the new workflow (default: the template's)")
+    p.set_defaults(func=cmd_templates_use)
+
+    keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("rotate", help="re-encrypt every stored secret under FLOWMATE_SECRET_KEY").set_defaults(
+        func=cmd_keys_rotate)
+
+    conns = sub.add_parser("connections").add_subparsers(dest="conn_command", required=True)
+    p = conns.add_parser("test", help="make one cheap real call with a connection's credentials")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_connections_test)
 
     return parser
 

@@ -25,13 +25,16 @@ SAMPLE_WORKFLOW = {
 
 
 def seed() -> dict[str, Any]:
+    from engine.catalog import check_catalog
     from engine.services.accounts import create_workspace
     from engine.services.actor import Actor
     from engine.services.workflows import create_workflow
 
+    # The gallery is code: "loading" it means proving every template renders to a valid definition.
+    templates = check_catalog()
     with session_scope() as session:
         if session.exec(select(Workspace.id)).first():
-            return {"seeded": False, "reason": "workspaces already exist"}
+            return {"seeded": False, "reason": "workspaces already exist", "templates": templates}
         ws = create_workspace(session, "Demo", "demo")
         create_workflow(session, Actor.system(ws.id, "seed"), SAMPLE_WORKFLOW)
-        return {"seeded": True, "workspace": ws.slug}
+        return {"seeded": True, "workspace": ws.slug, "templates": templates}
