@@ -1,0 +1,1 @@
+"""FlowMate web app (Reflex): pages, per-feature state, shared components and REST routes."""

@@ -1,0 +1,1 @@
+"""One package per feature: page.py, state.py, components.py."""

@@ -1,0 +1,49 @@
+"""The FlowMate Reflex app: theme, REST API, lifespan hooks and page registration."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from flowmate_app.api import build_api
+from flowmate_app.components.layout import NAV_ITEMS
+from flowmate_app.components.placeholder import placeholder_page
+from flowmate_app.features.dashboard.page import dashboard_page
+from flowmate_app.lifespan import lifespan
+
+api = build_api()
+
+# Inline so the tab icon needs no file in assets/ (and no 404 for /favicon.ico).
+FAVICON = (
+    "data:image/svg+xml,"
+    "%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E"
+    "%3Crect width='32' height='32' rx='7' fill='%236e56cf'/%3E"
+    "%3Cpath d='M18 4 8 18h7l-2 10 10-14h-7z' fill='white'/%3E%3C/svg%3E"
+)
+
+# The theme (violet accent, light/dark following the colour-mode toggle) is configured on the
+# RadixThemesPlugin in rxconfig.py: App(theme=...) is deprecated in Reflex 0.10.
+app = rx.App(
+    api_transformer=api,
+    head_components=[rx.el.link(rel="icon", type="image/svg+xml", href=FAVICON)],
+)
+app.register_lifespan_task(lifespan)
+
+app.add_page(dashboard_page, route="/", title="Dashboard · FlowMate")
+
+# Navigation entries whose feature has not landed yet; each feature deletes its line here and
+# registers its own page instead.
+PLACEHOLDER_ROUTES: dict[str, str] = {
+    "/workflows": "Build and manage your automations.",
+    "/runs": "Every execution, live, with step-by-step details.",
+    "/templates": "Ready-made workflows to start from.",
+    "/connections": "Credentials for the services your steps talk to.",
+    "/audit": "Who changed what, and when.",
+    "/settings": "Workspace, members and preferences.",
+}
+for _item in NAV_ITEMS:
+    if _item.href in PLACEHOLDER_ROUTES:
+        app.add_page(
+            placeholder_page(_item, PLACEHOLDER_ROUTES[_item.href]),
+            route=_item.href,
+            title=f"{_item.label} · FlowMate",
+        )

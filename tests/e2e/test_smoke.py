@@ -1,0 +1,91 @@
+"""Smoke test of the app shell as a person sees it: navigation, heading, dark mode, phone layout."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from browser_helpers import PHONE, screenshot
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+NAV_LABELS = ["Dashboard", "Workflows", "Runs", "Templates", "Connections", "Audit log", "Settings"]
+DARK = re.compile(r"\bdark\b")
+
+
+def _nav(page: Page):
+    return page.get_by_role("navigation", name="Main navigation")
+
+
+def _toggle_dark(page: Page) -> None:
+    html = page.locator("html")
+    expect(html).not_to_have_class(DARK)
+    page.get_by_role("button", name="Toggle dark mode").click()
+    expect(html).to_have_class(DARK)
+
+
+def _assert_clean(page: Page) -> None:
+    assert page.js_errors == []  # type: ignore[attr-defined]
+    assert page.failed_responses == []  # type: ignore[attr-defined]
+
+
+def test_dashboard_desktop_light_and_dark(page: Page) -> None:
+    page.goto("/")
+    expect(page).to_have_title("Dashboard · FlowMate")
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+    nav = _nav(page)
+    expect(nav).to_be_visible()
+    for label in NAV_LABELS:
+        expect(nav.get_by_role("link", name=label)).to_be_visible()
+    expect(nav.get_by_role("link", name="Dashboard")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("heading", name="No workflows yet")).to_be_visible()
+    screenshot(page, "dashboard-desktop-light")
+
+    _toggle_dark(page)
+    screenshot(page, "dashboard-desktop-dark")
+
+    # The choice is remembered across a reload.
+    page.reload()
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+    expect(page.locator("html")).to_have_class(DARK)
+    _assert_clean(page)
+
+
+def test_dashboard_phone_light_and_dark(page: Page) -> None:
+    page.set_viewport_size(PHONE)
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+    # The sidebar gives way to a menu button on a phone.
+    expect(page.locator("#sidebar")).to_be_hidden()
+    expect(page.get_by_role("button", name="Open menu")).to_be_visible()
+    expect(page.get_by_role("heading", name="No workflows yet")).to_be_visible()
+    screenshot(page, "dashboard-phone-light")
+
+    _toggle_dark(page)
+    screenshot(page, "dashboard-phone-dark")
+
+    page.get_by_role("button", name="Open menu").click()
+    nav = _nav(page)
+    for label in NAV_LABELS:
+        expect(nav.get_by_role("link", name=label)).to_be_visible()
+    screenshot(page, "dashboard-phone-menu", full_page=False)
+    nav.get_by_role("link", name="Runs").click()
+    expect(page).to_have_url(re.compile(r"/runs$"))
+    expect(page.get_by_role("heading", name="Runs", level=1)).to_be_visible()
+    _assert_clean(page)
+
+
+def test_every_sidebar_link_opens_its_page(page: Page) -> None:
+    page.goto("/")
+    for label in NAV_LABELS[1:]:
+        _nav(page).get_by_role("link", name=label).click()
+        expect(page.get_by_role("heading", name=label, level=1)).to_be_visible()
+        expect(_nav(page).get_by_role("link", name=label)).to_have_attribute("aria-current", "page")
+    _assert_clean(page)
+
+
+def test_rest_api_served_beside_the_ui(page: Page) -> None:
+    response = page.request.get("/api/health")
+    assert response.ok
+    assert response.json() == {"status": "ok"}
