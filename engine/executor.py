@@ -157,6 +157,8 @@ class Executor:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or get_settings()
         self._loops = threading.local()
+        #: Per-thread buffer of finished pure-step writes, flushed with the next write (see _write_step).
+        self._tl = threading.local()
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -217,10 +219,12 @@ class Executor:
 
     async def _execute(self, run: dict[str, Any], bound: Any) -> Outcome:
         run_id = run["id"]
-        engine = get_engine()
-        with engine.connect() as conn:
-            rows = conn.execute(select(steps_t).where(steps_t.c.run_id == run_id)).mappings().all()
-        done = {r["step_key"]: dict(r) for r in rows}
+        done: dict[str, dict[str, Any]] = {}
+        if run["attempt"] > 1:  # a resumed or recovered run: load what already happened
+            with get_engine().connect() as conn:
+                rows = conn.execute(select(steps_t).where(steps_t.c.run_id == run_id)).mappings().all()
+            done = {r["step_key"]: dict(r) for r in rows}
+        self._tl.buffer = []
         definition = run["definition"] or {}
         context: dict[str, Any] = {
             "trigger": run["trigger_payload"] or {},
@@ -244,18 +248,16 @@ class Executor:
                 context["steps"][key] = {"output": result.detail.get("output"), "status": result.status}
                 continue
             if result.status == "stopped":
-                self._skip_rest(run_id, steps[position + 1 :], position + 1)
                 self._finish(run_id, RunStatus.succeeded, result=result.detail.get("reason"), steps=executed,
-                             workspace_id=run["workspace_id"])
+                             workspace_id=run["workspace_id"], skip=(steps[position + 1 :], position + 1))
                 step_log.info("run.stopped", reason=result.detail.get("reason"))
                 return Outcome(status="succeeded", detail={"stopped": True})
             if result.status == "wait":
                 self._park(run_id, result.requeue_in or 0, steps=executed, workspace_id=run["workspace_id"])
                 return Outcome(status="waiting", requeue_in=result.requeue_in)
             # failed
-            self._skip_rest(run_id, steps[position + 1 :], position + 1)
             self._finish(run_id, RunStatus.failed, error=f"Step '{key}' failed: {result.error}", steps=executed,
-                         workspace_id=run["workspace_id"])
+                         workspace_id=run["workspace_id"], skip=(steps[position + 1 :], position + 1))
             step_log.warning("run.failed", error=result.error)
             return Outcome(status="failed", error=result.error)
         self._finish(run_id, RunStatus.succeeded, steps=executed, workspace_id=run["workspace_id"])
@@ -281,7 +283,7 @@ class Executor:
             try:
                 if not evaluate_condition(step["when"], context):
                     self._write_step(run_id, step, position, prior, status=StepStatus.skipped, finished=True,
-                                     output=None, error=None, attempts=attempts)
+                                     output=None, error=None, attempts=attempts, defer=True)
                     return Outcome(status="skipped")
             except StepError as exc:
                 return self._fail_step(run_id, step, position, prior, f"when: {exc}", None, attempts=attempts)
@@ -334,7 +336,8 @@ class Executor:
         else:
             out = redact(jsonable(output), secrets) if secrets else jsonable(output)
             self._write_step(run_id, step, position, prior, status=StepStatus.succeeded, finished=True,
-                             attempts=attempts, input=safe_input, output=out, started=started)
+                             attempts=attempts, input=safe_input, output=out, started=started,
+                             defer=not spec.side_effect)
             step_log.debug("step.succeeded", attempts=attempts)
             return Outcome(status="succeeded", detail={"output": out})
 
@@ -370,10 +373,31 @@ class Executor:
         if not result.rowcount:
             raise LeaseLost(run_id)
 
+    def _buffer(self) -> list[dict[str, Any]]:
+        buf = getattr(self._tl, "buffer", None)
+        if buf is None:
+            buf = self._tl.buffer = []
+        return buf
+
+    def _flush(self, conn: Connection) -> None:
+        """Insert the buffered finished-step rows in one statement (inside the caller's transaction)."""
+        buf = self._buffer()
+        if buf:
+            conn.execute(insert(steps_t), buf)
+            buf.clear()
+
     def _write_step(self, run_id: str, step: dict[str, Any], position: int, prior: dict[str, Any] | None, *,
                     status: StepStatus, attempts: int, finished: bool = False, input: Any = None,
                     output: Any = None, error: str | None = None, retry_delays: list | None = None,
-                    resume_at: datetime | None = None, started: datetime | None = None) -> None:
+                    resume_at: datetime | None = None, started: datetime | None = None,
+                    defer: bool = False) -> None:
+        """Record a step's state. Every write re-checks the lease in the same transaction.
+
+        ``defer=True`` (a pure step that just finished, seen for the first time) only buffers the
+        row: it is written together with the next write of this run, so a run of cheap steps
+        costs one transaction instead of one per step. Losing the buffer in a crash only means
+        re-running side-effect-free steps.
+        """
         now = utcnow()
         values: dict[str, Any] = {
             "status": status.value, "attempts": attempts, "error": error, "resume_at": resume_at,
@@ -387,32 +411,39 @@ class Executor:
             values["retry_delays"] = retry_delays
         if started is not None:
             values["started_at"] = (prior or {}).get("started_at") or started
+        if not prior:
+            row = {"id": new_id(), "run_id": run_id, "step_key": step["key"], "action": step["action"],
+                   "position": position, "input": None, "output": None, "started_at": None,
+                   **values, "retry_delays": retry_delays or []}
+            if defer:
+                self._buffer().append(row)
+                return
         with get_engine().begin() as conn:
             self._guard(conn, run_id)
+            self._flush(conn)
             if prior:
                 conn.execute(update(steps_t).where(steps_t.c.run_id == run_id, steps_t.c.step_key == step["key"])
                              .values(**values))
             else:
-                conn.execute(insert(steps_t).values(
-                    id=new_id(), run_id=run_id, step_key=step["key"], action=step["action"], position=position,
-                    retry_delays=retry_delays or [], **values,
-                ))
+                conn.execute(insert(steps_t).values(**row))
 
-    def _skip_rest(self, run_id: str, rest: list[dict[str, Any]], start: int) -> None:
+    def _skip_rest(self, conn: Connection, run_id: str, rest: list[dict[str, Any]], start: int) -> None:
         if not rest:
             return
-        with get_engine().begin() as conn:
-            existing = {r for (r,) in conn.execute(select(steps_t.c.step_key).where(steps_t.c.run_id == run_id))}
-            rows = [
-                {"id": new_id(), "run_id": run_id, "step_key": s["key"], "action": s["action"],
-                 "position": start + i, "status": StepStatus.skipped.value, "attempts": 0, "retry_delays": []}
-                for i, s in enumerate(rest) if s["key"] not in existing
-            ]
-            if rows:
-                conn.execute(insert(steps_t), rows)
+        existing = {r for (r,) in conn.execute(select(steps_t.c.step_key).where(steps_t.c.run_id == run_id))}
+        rows = [
+            {"id": new_id(), "run_id": run_id, "step_key": s["key"], "action": s["action"], "position": start + i,
+             "status": StepStatus.skipped.value, "attempts": 0, "retry_delays": [], "input": None, "output": None,
+             "error": None, "resume_at": None, "started_at": None, "finished_at": None}
+            for i, s in enumerate(rest) if s["key"] not in existing
+        ]
+        if rows:
+            conn.execute(insert(steps_t), rows)
 
     def _finish(self, run_id: str, status: RunStatus, *, error: str | None = None, result: str | None = None,
-                steps: int = 0, workspace_id: str | None = None) -> None:
+                steps: int = 0, workspace_id: str | None = None,
+                skip: tuple[list[dict[str, Any]], int] | None = None) -> None:
+        """Final transaction: buffered steps, skipped rest, run status and usage, all or nothing."""
         with get_engine().begin() as conn:
             updated = conn.execute(
                 update(runs_t)
@@ -420,8 +451,14 @@ class Executor:
                 .values(status=status.value, error=error, result=result, finished_at=utcnow(),
                         lease_owner=None, lease_expires_at=None)
             ).rowcount
-            if updated and steps and workspace_id:
-                add_usage(conn, workspace_id, steps=steps)
+            if not updated:
+                self._buffer().clear()
+                return
+            self._flush(conn)
+            if skip:
+                self._skip_rest(conn, run_id, *skip)
+            if workspace_id:
+                add_usage(conn, workspace_id, runs=1, steps=steps)
 
     def _park(self, run_id: str, wait_s: float, *, steps: int, workspace_id: str) -> None:
         with get_engine().begin() as conn:
@@ -432,7 +469,9 @@ class Executor:
                         lease_owner=None, lease_expires_at=None)
             ).rowcount
             if not updated:
+                self._buffer().clear()
                 raise LeaseLost(run_id)
+            self._flush(conn)
             if steps:
                 add_usage(conn, workspace_id, steps=steps)
 

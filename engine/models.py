@@ -242,3 +242,15 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _created()
     last_used_at: datetime | None = _ts()
     revoked_at: datetime | None = _ts()
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 hash is stored."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=32)
+    workspace_id: str | None = Field(default=None, max_length=32)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = _ts()
