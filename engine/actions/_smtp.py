@@ -82,6 +82,7 @@ class _PinnedSMTP(smtplib.SMTP):
         super().__init__(**kwargs)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # type: ignore[override]
+        self._host = host  # smtplib only sets it in __init__; STARTTLS uses it for SNI and the cert check
         return socket.create_connection((self._pinned_ip, port), timeout, self.source_address)
 
 
@@ -93,8 +94,9 @@ class _PinnedSMTPSSL(smtplib.SMTP_SSL):
         super().__init__(**kwargs)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # type: ignore[override]
+        self._host = host
         raw = socket.create_connection((self._pinned_ip, port), timeout, self.source_address)
-        return self.context.wrap_socket(raw, server_hostname=self._host)
+        return self.context.wrap_socket(raw, server_hostname=host)
 
 
 def open_smtp(cfg: SmtpSettings, pinned_ip: str, timeout: float) -> smtplib.SMTP:

@@ -171,6 +171,6 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
         "cc": config.cc,
         "bcc_count": len(config.bcc),
         "subject": config.subject,
-        "accepted": [r for r in recipients if r not in refused],
+        "accepted_count": len([r for r in recipients if r not in refused]),
         "refused": refused,
     }
