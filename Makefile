@@ -9,7 +9,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := 0
 export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
 
-.PHONY: run test install lint bench clean-db
+.PHONY: run dev test install lint bench bench-engine bench-webhook
 
 $(BIN)/flowmate: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,7 +22,14 @@ $(REFLEX_BUN_PATH):
 
 install: $(BIN)/flowmate $(REFLEX_BUN_PATH)
 
+# The whole app on http://localhost:3000 (UI, REST API and webhooks on one port).
 run: install
+	$(BIN)/flowmate db upgrade
+	$(BIN)/flowmate seed
+	$(BIN)/reflex run --env prod
+
+# Development mode with hot reload: UI on :3000, backend/API/webhooks on :8000.
+dev: install
 	$(BIN)/flowmate db upgrade
 	$(BIN)/flowmate seed
 	$(BIN)/reflex run
@@ -34,5 +41,10 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-bench: install
+bench: bench-engine bench-webhook
+
+bench-engine: install
 	$(BIN)/python bench/engine_throughput.py
+
+bench-webhook: install
+	$(BIN)/python bench/webhook_load.py
