@@ -90,3 +90,15 @@ def one_step_workflow(workspace_id: str, action: str, config: dict[str, Any], *,
             "steps": [{"key": key, "action": action, "config": config, "retry": {"max_attempts": max_attempts}}],
         })
         return wf.id
+
+
+def flowmate_cli(*args: str) -> Any:
+    """Run the real `flowmate` command in a subprocess with the current environment (DB URL, keys)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], env=dict(os.environ), capture_output=True,
+                          text=True, timeout=120, cwd=root)
