@@ -10,6 +10,7 @@ every known secret string is scrubbed from them.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -21,6 +22,21 @@ from engine.redaction import redact
 
 EXCERPT_CHARS = 300
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+class _HostOnlyUrls(logging.Filter):
+    """httpx logs every request URL at INFO; paths and queries can be credentials (a Slack webhook
+    URL, ``?token=`` parameters), so its log lines keep only scheme and host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(f"{a.scheme}://{a.netloc.decode('ascii', 'replace')}/…" if isinstance(a, httpx.URL)
+                                else a for a in record.args)
+        return True
+
+
+if not any(isinstance(f, _HostOnlyUrls) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(_HostOnlyUrls())
 
 
 def reveal(value: Any) -> str:
