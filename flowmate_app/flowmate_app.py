@@ -5,8 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from flowmate_app.api import build_api
+from flowmate_app.auth import AuthState
 from flowmate_app.components.layout import NAV_ITEMS
 from flowmate_app.components.placeholder import placeholder_page
+from flowmate_app.features.auth.page import login_page, signup_page
 from flowmate_app.features.dashboard.page import dashboard_page
 from flowmate_app.lifespan import lifespan
 
@@ -28,7 +30,9 @@ app = rx.App(
 )
 app.register_lifespan_task(lifespan)
 
-app.add_page(dashboard_page, route="/", title="Dashboard · FlowMate")
+app.add_page(login_page, route="/login", title="Log in · FlowMate", on_load=AuthState.redirect_if_signed_in)
+app.add_page(signup_page, route="/signup", title="Sign up · FlowMate", on_load=AuthState.redirect_if_signed_in)
+app.add_page(dashboard_page, route="/", title="Dashboard · FlowMate", on_load=AuthState.require_login)
 
 # Navigation entries whose feature has not landed yet; each feature deletes its line here and
 # registers its own page instead.
@@ -46,4 +50,5 @@ for _item in NAV_ITEMS:
             placeholder_page(_item, PLACEHOLDER_ROUTES[_item.href]),
             route=_item.href,
             title=f"{_item.label} · FlowMate",
+            on_load=AuthState.require_login,
         )

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import reflex as rx
 
+from flowmate_app.components.user_menu import user_menu
+
 SIDEBAR_WIDTH = "15rem"
 # Radix breakpoints: initial, xs (30em), sm (48em), ... The sidebar shows from sm (768 px) up;
 # below that a menu button in the header opens the same navigation in a drawer.
@@ -164,6 +166,7 @@ def header(title: str, active: str) -> rx.Component:
             rx.text(title, size="3", weight="medium", color=rx.color("gray", 11)),
             rx.spacer(),
             rx.color_mode.button(aria_label="Toggle dark mode", id="color-mode-toggle"),
+            user_menu(),
             align="center",
             spacing="3",
             height="3.5rem",

@@ -35,3 +35,34 @@ def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page, animations="disabled")
     return path
+
+
+def sign_up(page: Page, base_url: str, email: str, password: str, *, name: str = "",
+            workspace: str = "") -> None:
+    """Create an account (and its workspace) through /signup and wait for the dashboard.
+
+    The browser context keeps the session cookie, so later ``page.goto`` calls are signed in.
+    """
+    from playwright.sync_api import expect
+
+    page.goto(base_url.rstrip("/") + "/signup")
+    if name:
+        page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    if workspace:
+        page.get_by_label("Workspace name").fill(workspace)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible(timeout=20_000)
+
+
+def log_in(page: Page, base_url: str, email: str, password: str, *, expect_dashboard: bool = True) -> None:
+    """Log in through /login (optionally waiting for the dashboard)."""
+    from playwright.sync_api import expect
+
+    page.goto(base_url.rstrip("/") + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    if expect_dashboard:
+        expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible(timeout=20_000)

@@ -64,6 +64,8 @@ def unavailable(reason: str) -> None:
 @dataclass
 class AppServer:
     base_url: str
+    database_url: str | None = None  # the app's FLOWMATE_DATABASE_URL (None for an external app)
+    env: dict[str, str] = field(default_factory=dict)  # environment the app runs with (for CLI calls)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -71,6 +73,17 @@ class AppServer:
 
     def url(self, path: str = "/") -> str:
         return self.base_url.rstrip("/") + path
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run ``python -m engine.cli <args>`` against the app's database (like an operator would)."""
+        if not self.database_url:
+            pytest.skip("the app's database is not reachable from the tests (FLOWMATE_E2E_BASE_URL)")
+        env = {**(self.env or os.environ), "FLOWMATE_DATABASE_URL": self.database_url}
+        out = subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=timeout)
+        if check and out.returncode != 0:
+            raise AssertionError(f"engine.cli {' '.join(args)} exited {out.returncode}:\n{out.stdout}\n{out.stderr}")
+        return out
 
 
 _REPORT: dict[str, Any] = {}
@@ -250,7 +263,8 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: teardown kills all of it
             )
-        server = AppServer(base_url=base_url, process=process, log_path=log_path)
+        server = AppServer(base_url=base_url, database_url=env["FLOWMATE_DATABASE_URL"], env=env,
+                           process=process, log_path=log_path)
         try:
             deadline = t_migrated + START_TIMEOUT_S
             while not (_answers(server.url("/")) and _answers(server.url("/api/health"))):

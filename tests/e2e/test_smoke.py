@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
-from browser_helpers import PHONE, screenshot
+from browser_helpers import PHONE, screenshot, sign_up
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -25,12 +26,18 @@ def _toggle_dark(page: Page) -> None:
     expect(html).to_have_class(DARK)
 
 
+def _signed_in(page: Page) -> None:
+    """Every page but /login and /signup needs an account: make a fresh one (own workspace)."""
+    sign_up(page, "", f"smoke-{uuid.uuid4().hex[:8]}@example.com", "correct horse 1")
+
+
 def _assert_clean(page: Page) -> None:
     assert page.js_errors == []  # type: ignore[attr-defined]
     assert page.failed_responses == []  # type: ignore[attr-defined]
 
 
 def test_dashboard_desktop_light_and_dark(page: Page) -> None:
+    _signed_in(page)
     page.goto("/")
     expect(page).to_have_title("Dashboard · FlowMate")
     expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
@@ -54,6 +61,7 @@ def test_dashboard_desktop_light_and_dark(page: Page) -> None:
 
 def test_dashboard_phone_light_and_dark(page: Page) -> None:
     page.set_viewport_size(PHONE)
+    _signed_in(page)
     page.goto("/")
     expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
     # The sidebar gives way to a menu button on a phone.
@@ -77,6 +85,7 @@ def test_dashboard_phone_light_and_dark(page: Page) -> None:
 
 
 def test_every_sidebar_link_opens_its_page(page: Page) -> None:
+    _signed_in(page)
     page.goto("/")
     for label in NAV_LABELS[1:]:
         _nav(page).get_by_role("link", name=label).click()

@@ -1,0 +1,129 @@
+"""/login and /signup: a centred card on a quiet background, no app shell."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from flowmate_app.auth import AuthState
+from flowmate_app.components.layout import brand
+
+
+def field(label: str, name: str, *, type_: str = "text", placeholder: str = "", autocomplete: str = "",
+          required: bool = True, hint: str = "") -> rx.Component:
+    """A labelled input; the label's ``for`` points at the input so clicking it focuses the field."""
+    input_id = f"field-{name}"
+    return rx.vstack(
+        rx.el.label(
+            rx.text(label, size="2", weight="medium"),
+            html_for=input_id,
+        ),
+        rx.input(
+            id=input_id,
+            name=name,
+            type=type_,
+            placeholder=placeholder,
+            auto_complete=autocomplete,
+            required=required,
+            size="3",
+            width="100%",
+        ),
+        *([rx.text(hint, size="1", color=rx.color("gray", 10))] if hint else []),
+        spacing="1",
+        width="100%",
+    )
+
+
+def error_callout() -> rx.Component:
+    return rx.cond(
+        AuthState.auth_error != "",
+        rx.callout(
+            AuthState.auth_error,
+            icon="triangle_alert",
+            color_scheme="red",
+            role="alert",
+            width="100%",
+            id="auth-error",
+        ),
+    )
+
+
+def auth_shell(*children: rx.Component) -> rx.Component:
+    return rx.center(
+        rx.vstack(
+            rx.center(brand(), width="100%"),
+            rx.card(
+                rx.vstack(*children, spacing="4", width="100%"),
+                size="4",
+                width="100%",
+            ),
+            rx.center(rx.color_mode.button(aria_label="Toggle dark mode", id="color-mode-toggle"), width="100%"),
+            spacing="5",
+            width="100%",
+            max_width="26rem",
+        ),
+        min_height="100vh",
+        padding="1.5rem 1rem",
+        background=f"radial-gradient(circle at 50% 0%, {rx.color('accent', 3)}, {rx.color('gray', 1)} 60%)",
+    )
+
+
+def login_page() -> rx.Component:
+    return auth_shell(
+        rx.vstack(
+            rx.heading("Log in", as_="h1", size="6"),
+            rx.text("Welcome back. Your automations kept running.", size="2", color=rx.color("gray", 11)),
+            spacing="1",
+        ),
+        error_callout(),
+        rx.form(
+            rx.vstack(
+                field("Email", "email", type_="email", placeholder="you@business.com.au", autocomplete="email"),
+                field("Password", "password", type_="password", autocomplete="current-password"),
+                rx.button("Log in", type="submit", size="3", width="100%", id="login-submit"),
+                spacing="4",
+                width="100%",
+            ),
+            on_submit=AuthState.log_in,
+            reset_on_submit=False,
+            width="100%",
+        ),
+        rx.text(
+            "New to FlowMate? ",
+            rx.link("Create an account", href="/signup", weight="medium"),
+            size="2",
+            color=rx.color("gray", 11),
+        ),
+    )
+
+
+def signup_page() -> rx.Component:
+    return auth_shell(
+        rx.vstack(
+            rx.heading("Create your account", as_="h1", size="6"),
+            rx.text("Automate the busywork of your business in minutes.", size="2", color=rx.color("gray", 11)),
+            spacing="1",
+        ),
+        error_callout(),
+        rx.form(
+            rx.vstack(
+                field("Your name", "name", placeholder="Alex Citizen", autocomplete="name", required=False),
+                field("Email", "email", type_="email", placeholder="you@business.com.au", autocomplete="email"),
+                field("Password", "password", type_="password", autocomplete="new-password",
+                      hint="At least 8 characters."),
+                field("Workspace name", "workspace", placeholder="Acme Plumbing", autocomplete="organization",
+                      required=False, hint="Usually your business name. You can change it later."),
+                rx.button("Create account", type="submit", size="3", width="100%", id="signup-submit"),
+                spacing="4",
+                width="100%",
+            ),
+            on_submit=AuthState.sign_up,
+            reset_on_submit=False,
+            width="100%",
+        ),
+        rx.text(
+            "Already have an account? ",
+            rx.link("Log in", href="/login", weight="medium"),
+            size="2",
+            color=rx.color("gray", 11),
+        ),
+    )
