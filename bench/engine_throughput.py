@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3000)
     parser.add_argument("--plain-runs", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--producers", type=int, default=4, help="threads creating runs")
     args = parser.parse_args()
 

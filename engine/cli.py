@@ -178,6 +178,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     while True:
         shown = _show_run(run.id)
         if shown["status"] in ("succeeded", "failed", "cancelled"):
+            from engine.services.usage import flush_usage
+
+            flush_usage()
             _print(shown)
             return 0 if shown["status"] == "succeeded" else 1
         if time.monotonic() > deadline:

@@ -52,7 +52,10 @@ def get_engine(url: str | None = None) -> Engine:
                 engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+                # No pre-ping: it costs a round trip per checkout on the hot path. A connection
+                # that died with the server is invalidated on first use; the run it served is
+                # retried by lease expiry and the sweeper.
+                engine = create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800)
             _engines[url] = engine
         return engine
 

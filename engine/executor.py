@@ -18,6 +18,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from pydantic import ValidationError
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from engine import metrics
 from engine.config import Settings, get_settings
 from engine.context import ActionContext, ConnectionData
 from engine.db import as_aware, get_engine, utcnow
@@ -37,7 +39,7 @@ from engine.expressions import evaluate_condition, render
 from engine.models import Run, RunStatus, StepRun, StepStatus, new_id
 from engine.redaction import redact
 from engine.registry import get_action
-from engine.services.usage import add_usage
+from engine.services.usage import USAGE
 
 log = structlog.get_logger("flowmate.executor")
 runs_t = Run.__table__
@@ -196,6 +198,8 @@ class Executor:
             claimed = self.claim(conn, run_id)
         if claimed is None:
             return Outcome(status="not-claimed", claimed=False)
+        if claimed["attempt"] == 1:
+            metrics.safe_inc(metrics.RUNS_STARTED, trigger=str(claimed["trigger_type"]))
         HELD.add(run_id)
         bound = log.bind(run_id=run_id, workflow_id=claimed["workflow_id"], workspace_id=claimed["workspace_id"])
         try:
@@ -242,7 +246,9 @@ class Executor:
                 context["steps"][key] = {"output": prior["output"], "status": prior["status"]}
                 continue
             step_log = bound.bind(step_key=key, action=step["action"])
+            step_t0 = time.perf_counter()
             result = await self._run_step(run, step, position, prior, context, step_log)
+            metrics.record_step(step["action"], result.status, time.perf_counter() - step_t0)
             executed += 1 if result.status != "skipped" else 0
             if result.status in ("succeeded", "skipped"):
                 context["steps"][key] = {"output": result.detail.get("output"), "status": result.status}
@@ -454,11 +460,12 @@ class Executor:
             if not updated:
                 self._buffer().clear()
                 return
+            metrics.safe_inc(metrics.RUNS_FINISHED, status=status.value)
             self._flush(conn)
             if skip:
                 self._skip_rest(conn, run_id, *skip)
-            if workspace_id:
-                add_usage(conn, workspace_id, runs=1, steps=steps)
+        if workspace_id:
+            USAGE.add(workspace_id, runs=1, steps=steps)
 
     def _park(self, run_id: str, wait_s: float, *, steps: int, workspace_id: str) -> None:
         with get_engine().begin() as conn:
@@ -472,8 +479,8 @@ class Executor:
                 self._buffer().clear()
                 raise LeaseLost(run_id)
             self._flush(conn)
-            if steps:
-                add_usage(conn, workspace_id, steps=steps)
+        if steps:
+            USAGE.add(workspace_id, steps=steps)
 
     def _load_connection(self, workspace_id: str, ref: str, secrets: list[str]) -> ConnectionData:
         from engine.services.connections import load_connection

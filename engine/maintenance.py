@@ -53,6 +53,18 @@ def expire_keys() -> None:
         expire_idempotency_keys(session)
 
 
+def heartbeat() -> None:
+    """Renew held leases and, in a process that runs worker threads, report it alive."""
+    from engine import queue
+    from engine.executor import renew_leases
+
+    renew_leases()
+    if queue._embedded_worker is not None:
+        from engine.liveness import beat
+
+        beat()
+
+
 def _loop(name: str, interval: float, func) -> None:  # noqa: ANN001
     ticks = 0
     while not _stop.wait(interval):
@@ -67,13 +79,22 @@ def _loop(name: str, interval: float, func) -> None:  # noqa: ANN001
 
 def start_background_threads(scheduler: bool = False) -> None:
     """Start heartbeat and sweeper (and optionally the cron scheduler) as daemon threads."""
-    from engine.executor import renew_leases
+    from engine import queue
 
+    if queue._embedded_worker is not None:  # report a new worker alive at once, not after a beat
+        try:
+            from engine.liveness import beat
+
+            beat()
+        except Exception:
+            log.exception("heartbeat.error")
     if _threads:
         return
     _stop.clear()
     settings = get_settings()
-    specs = [("heartbeat", settings.heartbeat_seconds, renew_leases),
+    from engine.services.usage import flush_usage
+
+    specs = [("heartbeat", settings.heartbeat_seconds, heartbeat), ("usage", 1.0, flush_usage),
              ("sweeper", settings.sweep_interval_seconds, sweep_once)]
     if scheduler:
         from engine.scheduler import tick
@@ -86,7 +107,13 @@ def start_background_threads(scheduler: bool = False) -> None:
 
 
 def stop_background_threads() -> None:
+    from engine.services.usage import flush_usage
+
     _stop.set()
     for thread in _threads:
         thread.join(timeout=5)
     _threads.clear()
+    try:
+        flush_usage()
+    except Exception:
+        log.exception("usage.flush_failed")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -49,3 +51,51 @@ def usage_history(session: Session, workspace_id: str, months: int = 12) -> list
         .limit(months)
     ).all()
     return [{"month": m, "runs": r, "steps": s} for m, r, s in rows]
+
+
+class UsageBuffer:
+    """Per-process usage counters, flushed to the Usage table about once a second.
+
+    Every run of a workspace counts into the same Usage row; updating it in each run's final
+    transaction would make all workers queue on that row's lock (one fsync at a time). Workers
+    add here instead and one background flush writes the sums. A crashed process loses at most
+    the last second of counts; the runs themselves are never affected.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+
+    def add(self, workspace_id: str, *, runs: int = 0, steps: int = 0) -> None:
+        with self._lock:
+            entry = self._pending[workspace_id]
+            entry[0] += runs
+            entry[1] += steps
+
+    def flush(self) -> int:
+        """Write the pending sums (one upsert per workspace); returns how many were written."""
+        from engine.db import get_engine
+
+        with self._lock:
+            pending, self._pending = self._pending, defaultdict(lambda: [0, 0])
+        if not pending:
+            return 0
+        try:
+            with get_engine().begin() as conn:
+                for workspace_id, (runs, steps) in sorted(pending.items()):
+                    add_usage(conn, workspace_id, runs=runs, steps=steps)
+        except Exception:
+            with self._lock:  # keep the counts for the next flush
+                for workspace_id, (runs, steps) in pending.items():
+                    self._pending[workspace_id][0] += runs
+                    self._pending[workspace_id][1] += steps
+            raise
+        return len(pending)
+
+
+USAGE = UsageBuffer()
+
+
+def flush_usage() -> int:
+    """Write buffered usage now (background thread every second; tests and shutdown call it)."""
+    return USAGE.flush()

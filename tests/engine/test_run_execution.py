@@ -73,6 +73,12 @@ def test_three_steps_use_earlier_outputs(worker: None, workspace: dict, server: 
     assert all(s["status"] == "succeeded" and s["attempts"] == 1 for s in run["steps"])
     # The HTTP step received the idempotency key "{run_id}:{step_key}".
     assert server.requests[0]["headers"]["Idempotency-Key"] == f"{run['id']}:lookup"
+    # The run and its three steps count into this month's usage.
+    from engine.services.usage import flush_usage, usage_history
+
+    flush_usage()
+    with session_scope() as session:
+        assert usage_history(session, workspace["id"])[0] | {"month": None} == {"month": None, "runs": 1, "steps": 3}
 
 
 def test_retries_back_off_exponentially_then_succeed(worker: None, workspace: dict, server: LocalServer) -> None:
