@@ -35,16 +35,21 @@ class Config(BaseModel):
                             examples=["hubspot"])
     email: str = Field(title="Email", description="The contact is found (or created) by this address.",
                        examples=["{{ trigger.body.email }}"], max_length=320)
-    first_name: str | None = Field(None, title="First name", examples=["{{ trigger.body.first_name }}"])
-    last_name: str | None = Field(None, title="Last name", examples=["{{ trigger.body.last_name }}"])
-    phone: str | None = Field(None, title="Phone", examples=["{{ trigger.body.phone }}"])
-    company: str | None = Field(None, title="Company", examples=["{{ trigger.body.company }}"])
+    first_name: str | None = Field(None, title="First name", examples=["{{ trigger.body.first_name }}"],
+                                   description="HubSpot 'firstname'; left unchanged when empty.")
+    last_name: str | None = Field(None, title="Last name", examples=["{{ trigger.body.last_name }}"],
+                                  description="HubSpot 'lastname'; left unchanged when empty.")
+    phone: str | None = Field(None, title="Phone", examples=["{{ trigger.body.phone }}"],
+                              description="HubSpot 'phone'; left unchanged when empty.")
+    company: str | None = Field(None, title="Company", examples=["{{ trigger.body.company }}"],
+                                description="HubSpot 'company'; left unchanged when empty.")
     properties: dict[str, Any] = Field(
         default_factory=dict, title="Other properties",
         description="Any HubSpot contact properties by internal name (e.g. lifecyclestage, city).",
         examples=[{"lifecyclestage": "lead", "city": "{{ trigger.body.suburb }}"}],
     )
-    timeout_s: float = Field(30.0, gt=0, le=120, title="Timeout (seconds)", examples=[30])
+    timeout_s: float = Field(30.0, gt=0, le=120, title="Timeout (seconds)", examples=[30],
+                             description="Give up (and retry per the step's retry policy) after this many seconds.")
 
     @field_validator("email")
     @classmethod

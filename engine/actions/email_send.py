@@ -64,7 +64,8 @@ class Config(BaseModel):
     bcc: list[str] = Field(default_factory=list, title="Bcc",
                            description="Hidden recipients: in the SMTP envelope only, never in the headers.",
                            examples=[["archive@example.com.au"]])
-    subject: str = Field(title="Subject", max_length=998, examples=["Thanks for your enquiry, {{ trigger.body.name }}"])
+    subject: str = Field(title="Subject", description="One line; expressions allowed.", max_length=998,
+                         examples=["Thanks for your enquiry, {{ trigger.body.name }}"])
     text: str | None = Field(None, title="Text body", description="Plain-text body.", max_length=1_000_000,
                              examples=["Hi {{ trigger.body.name }},\n\nThanks for getting in touch."])
     html: str | None = Field(None, title="HTML body",
@@ -75,7 +76,8 @@ class Config(BaseModel):
     from_name: str | None = Field(None, title="From name",
                                   description="Overrides the connection's sender name for this email.",
                                   examples=["Harbour Dental"], max_length=200)
-    timeout_s: float = Field(30.0, gt=0, le=300, title="Timeout (seconds)", examples=[30])
+    timeout_s: float = Field(30.0, gt=0, le=300, title="Timeout (seconds)", examples=[30],
+                             description="Give up (and retry per the step's retry policy) after this many seconds.")
 
     @field_validator("to", "cc", "bcc", mode="before")
     @classmethod

@@ -52,11 +52,13 @@ class SignConfig(BaseModel):
         examples=["partner-signing"],
     )
     header: str = Field("X-Signature", title="Signature header", min_length=1, max_length=100,
+                        description="Request header that carries the signature.",
                         pattern=r"^[A-Za-z0-9-]+$", examples=["X-Signature", "X-Hub-Signature-256"])
     algorithm: Literal["sha256", "sha512", "sha1"] = Field(
         "sha256", title="Algorithm", description="Hash for the HMAC (sha1 only for old receivers).",
         examples=["sha256"])
-    encoding: Literal["hex", "base64"] = Field("hex", title="Encoding", examples=["hex"])
+    encoding: Literal["hex", "base64"] = Field("hex", title="Encoding", description="How the digest is written.",
+                                               examples=["hex"])
     prefix: str = Field("", title="Prefix", max_length=40, description="Put before the signature, e.g. 'sha256='.",
                         examples=["sha256="])
     timestamp_header: str | None = Field(

@@ -34,7 +34,8 @@ class Config(BaseModel):
         None, title="Blocks", description="Optional Block Kit blocks for a richer layout.",
         examples=[[{"type": "section", "text": {"type": "mrkdwn", "text": "*New lead*"}}]], max_length=50,
     )
-    timeout_s: float = Field(15.0, gt=0, le=60, title="Timeout (seconds)", examples=[15])
+    timeout_s: float = Field(15.0, gt=0, le=60, title="Timeout (seconds)", examples=[15],
+                             description="Give up (and retry per the step's retry policy) after this many seconds.")
 
 
 @action(

@@ -76,7 +76,8 @@ class Config(BaseModel):
     default_region: str = Field("AU", title="Default region",
                                 description="Two-letter country code used for numbers without a +country prefix.",
                                 examples=["AU", "NZ"], min_length=2, max_length=2)
-    timeout_s: float = Field(30.0, gt=0, le=120, title="Timeout (seconds)", examples=[30])
+    timeout_s: float = Field(30.0, gt=0, le=120, title="Timeout (seconds)", examples=[30],
+                             description="Give up (and retry per the step's retry policy) after this many seconds.")
 
     @field_validator("default_region")
     @classmethod

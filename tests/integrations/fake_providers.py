@@ -282,13 +282,16 @@ def _authenticator(sink: MailSink) -> Any:
 
 
 @contextmanager
-def running_smtp(*, tls_context: Any = None, require_auth: bool = True) -> Iterator[tuple[MailSink, int]]:
-    """A real SMTP server on 127.0.0.1 (optionally with STARTTLS) that requires AUTH LOGIN/PLAIN."""
+def running_smtp(*, tls_context: Any = None, implicit_tls: Any = None,
+                 require_auth: bool = True) -> Iterator[tuple[MailSink, int]]:
+    """A real SMTP server on 127.0.0.1 (optionally STARTTLS or implicit TLS) that requires AUTH."""
     sink = MailSink()
     kwargs: dict[str, Any] = {"authenticator": _authenticator(sink), "auth_require_tls": tls_context is not None,
                               "auth_required": require_auth}
     if tls_context is not None:
         kwargs.update(tls_context=tls_context, require_starttls=True)
+    if implicit_tls is not None:
+        kwargs.update(ssl_context=implicit_tls)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

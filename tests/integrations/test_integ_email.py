@@ -184,3 +184,13 @@ def test_starttls_with_auth(tmp_path: Any) -> None:
                                Config(connection="smtp", to=["a@example.com"], subject="tls", text="t")))
     assert [m.message["Subject"] for m in sink.messages] == ["tls"]
     assert sink.logins == [SMTP_USER]
+
+
+def test_implicit_tls(tmp_path: Any) -> None:
+    with running_smtp(implicit_tls=_self_signed(tmp_path)) as (sink, port):
+        with pytest.raises(PermanentError, match="certificate"):
+            asyncio.run(send_email(_ctx(_conn(port, security="ssl")),
+                                   Config(connection="smtp", to=["a@example.com"], subject="s", text="t")))
+        asyncio.run(send_email(_ctx(_conn(port, security="ssl", verify_tls="false")),
+                               Config(connection="smtp", to=["a@example.com"], subject="over ssl", text="t")))
+    assert [m.message["Subject"] for m in sink.messages] == ["over ssl"]
