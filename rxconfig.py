@@ -7,11 +7,16 @@ always talk to the same database (FLOWMATE_DATABASE_URL, SQLite by default).
 import reflex as rx
 
 from engine.config import get_settings
+from flowmate_app.api.cors import reflex_cors_origins
 
 config = rx.Config(
     app_name="flowmate_app",
     telemetry_enabled=False,
     db_url=get_settings().database_url,
+    # Reflex wraps the whole backend (our REST API included) in its own CORS middleware and
+    # Socket.IO origin check: they get the same allow-list as the API (FLOWMATE_BASE_URL's origin
+    # plus FLOWMATE_CORS_ORIGINS; any origin in development when no list is configured).
+    cors_allowed_origins=reflex_cors_origins(),
     # Ports are Reflex's defaults and deliberately NOT set here: dev serves the UI on 3000 and the
     # backend (Reflex events, our REST API, webhooks) on 8000; prod (`reflex run --env prod`)
     # serves everything on 3000. Setting both here makes prod refuse to start ("frontend and

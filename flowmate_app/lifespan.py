@@ -22,15 +22,32 @@ log = structlog.get_logger("flowmate.lifespan")
 
 
 async def on_startup(app: Any) -> None:
-    """Start the embedded workers, scheduler and sweeper. Placeholder: only logs for now."""
+    """Embedded mode (no Redis URL): start worker threads, heartbeat, sweeper and the scheduler.
+
+    With FLOWMATE_REDIS_URL set the web app only enqueues: `flowmate worker` processes execute
+    runs and `flowmate scheduler` fires cron triggers and sweeps.
+    """
     configure_logging()
     settings = get_settings()
     log.info("backend.starting", env=settings.env, embedded_queue=settings.embedded_queue)
+    if settings.embedded_queue:
+        from engine.maintenance import start_background_threads
+        from engine.queue import setup_broker, start_embedded_worker
+
+        setup_broker(settings)
+        # Scheduler first: start_embedded_worker would otherwise start the threads without it.
+        start_background_threads(scheduler=True)
+        start_embedded_worker()
+        log.info("backend.embedded_worker_started", threads=settings.worker_threads)
 
 
 async def on_shutdown(app: Any) -> None:
     """Stop what ``on_startup`` started, letting running steps finish or release their lease."""
     log.info("backend.stopping")
+    if get_settings().embedded_queue:
+        from engine.queue import stop_embedded_worker
+
+        stop_embedded_worker()
 
 
 @contextlib.asynccontextmanager

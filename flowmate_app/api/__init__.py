@@ -1,28 +1,67 @@
 """FastAPI app with FlowMate's REST routes, mounted in front of Reflex via ``api_transformer``.
 
-Each feature contributes one ``APIRouter``; add it to ``ROUTERS`` below. Paths are absolute
-(``/api/...``, ``/hooks/...``) so a router file says exactly what it serves. In dev these routes
-answer on the backend port (8000); in prod on the single app port (3000).
+Routes: ``/api/v1/...`` (JSON, Bearer token or the web session cookie), ``/hooks/{token}``
+(webhook intake), ``/api/health``, ``/metrics``; OpenAPI at ``/api/docs`` (schema at
+``/api/openapi.json``). In dev these answer on the backend port (8000); in prod on the single
+app port (3000), and under ``reflex run --env prod --backend-only``.
+
+Imports happen inside :func:`build_api`, so ``rxconfig.py`` can import ``flowmate_app.api.cors``
+cheaply.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
-
-from flowmate_app.api import health
-
-ROUTERS: list[APIRouter] = [health.router]
+from typing import Any
 
 
-def build_api() -> FastAPI:
+def build_api() -> Any:
     """Build the FastAPI app that Reflex mounts its own routes (/_event, /ping, ...) under."""
+    from fastapi import FastAPI
+    from starlette.middleware.cors import CORSMiddleware
+
+    from flowmate_app.api import (
+        audit,
+        connections,
+        errors,
+        health,
+        hooks,
+        metrics,
+        runs,
+        templates,
+        tokens,
+        usage,
+        workflows,
+    )
+    from flowmate_app.api.cors import reflex_cors_origins
+    from flowmate_app.api.middleware import ApiMiddleware
+
     api = FastAPI(
         title="FlowMate API",
-        version="0.1.0",
+        version="1.0.0",
+        description=(
+            "Automate with FlowMate from scripts and other systems. Authenticate with "
+            "`Authorization: Bearer <token>` (create tokens with `flowmate tokens create` or "
+            "`POST /api/v1/tokens`). Errors are always `{\"error\": {\"code\", \"message\", \"fields\"}}`. "
+            "Another workspace's objects answer 404, exactly like missing ones."
+        ),
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    for router in ROUTERS:
-        api.include_router(router)
+    errors.install(api)
+    for module in (workflows, runs, templates, connections, audit, usage, tokens, hooks, health, metrics):
+        api.include_router(module.router)
+
+    api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404
+    api.add_middleware(
+        CORSMiddleware,
+        allow_origins=reflex_cors_origins(),
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-FlowMate-Signature",
+                       "X-FlowMate-Token", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After", "Location"],
+        max_age=600,
+    )
+    api.add_middleware(ApiMiddleware)
     return api

@@ -1,0 +1,267 @@
+"""Webhook intake: ``POST /hooks/{token}`` (GET/PUT when the trigger allows them).
+
+The hot path only: per-token rate limit, body read with a hard size cap, trigger lookup,
+caller authentication, one run row written and committed, one queue message. Everything else
+(rendering, steps, retries) happens in the workers. Answers:
+
+- 202 ``{"run_id"}`` accepted; 200 with the first run id when an ``Idempotency-Key`` is replayed
+  with the same body; 409 when it comes back with a different body (keys are kept 24 h);
+- 401 failed authentication (header token, HTTP Basic, or HMAC-SHA256 of ``"<t>.<body>"`` in
+  ``X-FlowMate-Signature: t=<unix>,v1=<hex>`` within 5 minutes, each signature usable once);
+- 404 unknown token or disabled workflow; 405 method not enabled for this trigger;
+- 413 body over FLOWMATE_WEBHOOK_MAX_BODY_BYTES (refused from Content-Length, or as soon as the
+  streamed body passes the limit: never buffered whole);
+- 429 per-token rate limit (with Retry-After) or the workspace's monthly quota.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from engine import metrics
+from engine.config import get_settings
+from engine.crypto import constant_time_equals, decrypt_json
+from engine.db import session_scope
+from engine.errors import Conflict, NotFound, QuotaExceeded
+from engine.ratelimit import once_marker, webhook_limiter
+from engine.services.runs import create_run, find_webhook_trigger
+from engine.triggers.webhook import build_payload
+from flowmate_app.api.errors import ApiError, ErrorBody
+from flowmate_app.api.schemas import HookAccepted
+
+router = APIRouter(tags=["webhooks"])
+
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SIGNATURE_HEADER = "x-flowmate-signature"
+SIGNATURE_TOLERANCE_S = 300
+MAX_IDEMPOTENCY_KEY = 200
+
+_NOT_FOUND = ApiError(404, "not_found", "no enabled webhook at this address")
+
+
+@dataclass
+class Incoming:
+    token: str
+    method: str
+    headers: Headers
+    query: dict[str, Any]
+    body: bytes
+    parsed_body: Any = None  # multipart forms are parsed in the event loop
+
+
+def _auth_failed(message: str, basic: bool = False) -> ApiError:
+    headers = {"WWW-Authenticate": 'Basic realm="flowmate-webhook"'} if basic else None
+    return ApiError(401, "unauthorized", message, headers=headers)
+
+
+def verify_signature(secret: str, header: str | None, body: bytes, now: float | None = None) -> str:
+    """Check ``t=<unix>,v1=<hex>``; returns the matching signature (for replay tracking)."""
+    if not header:
+        raise _auth_failed("missing X-FlowMate-Signature header")
+    stamp: str | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            stamp = value
+        elif key == "v1" and value:
+            candidates.append(value.lower())
+    if stamp is None or not stamp.isdigit() or not candidates:
+        raise _auth_failed("malformed X-FlowMate-Signature header (expected t=<unix>,v1=<hex>)")
+    now = time.time() if now is None else now
+    if abs(now - int(stamp)) > SIGNATURE_TOLERANCE_S:
+        raise _auth_failed("signature timestamp outside the 5-minute window")
+    expected = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    matched = None
+    for candidate in candidates:  # compare every candidate: no early exit on a match
+        if hmac.compare_digest(expected, candidate):
+            matched = candidate
+    if matched is None:
+        raise _auth_failed("signature does not match")
+    return matched
+
+
+def _authenticate(auth: dict[str, Any], secret: dict[str, Any], inc: Incoming) -> None:
+    kind = auth.get("type", "none")
+    if kind == "none":
+        return
+    if kind == "header":
+        name = auth.get("header_name") or "X-FlowMate-Token"
+        given = inc.headers.get(name, "")
+        if not constant_time_equals(given, str(secret.get("token", ""))) or not given:
+            raise _auth_failed(f"missing or wrong {name} header")
+        return
+    if kind == "basic":
+        scheme, _, value = inc.headers.get("authorization", "").partition(" ")
+        try:
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise _auth_failed("HTTP Basic credentials required", basic=True) from None
+        ok_user = constant_time_equals(user, str(auth.get("username") or ""))
+        ok_pass = constant_time_equals(password, str(secret.get("password", "")))
+        if scheme.lower() != "basic" or not (ok_user and ok_pass):
+            raise _auth_failed("wrong username or password", basic=True)
+        return
+    if kind == "hmac":
+        signature = verify_signature(str(secret.get("secret", "")), inc.headers.get(SIGNATURE_HEADER), inc.body)
+        if not once_marker().first("sig:" + signature, 2 * SIGNATURE_TOLERANCE_S + 60):
+            raise _auth_failed("this signature was already used (replayed request)")
+        return
+    raise _auth_failed("unsupported authentication type")
+
+
+_secret_cache: dict[str, dict[str, Any]] = {}
+
+
+def _secret(encrypted: str | None) -> dict[str, Any]:
+    """Decrypted trigger secret, memoised by ciphertext (a new secret is a new ciphertext)."""
+    if not encrypted:
+        return {}
+    found = _secret_cache.get(encrypted)
+    if found is None:
+        found = decrypt_json(encrypted)
+        if len(_secret_cache) > 10_000:
+            _secret_cache.clear()
+        _secret_cache[encrypted] = found
+    return found
+
+
+def accept(inc: Incoming) -> tuple[str, bool]:
+    """Everything after the body is read (runs in a worker thread): returns (run id, created)."""
+    decision = webhook_limiter().hit("hook:" + inc.token)
+    if not decision.allowed:
+        raise ApiError(429, "rate_limited", "too many requests for this webhook; slow down",
+                       headers={"Retry-After": str(decision.retry_after)})
+    with session_scope() as session:
+        found = find_webhook_trigger(session, inc.token)
+        if found is None or not found[1].enabled:
+            raise _NOT_FOUND
+        trigger, workflow = found
+        config = dict(trigger.config or {})
+        methods = config.get("methods") or ["POST"]
+        if inc.method not in methods:
+            raise ApiError(405, "method_not_allowed", f"this webhook accepts {', '.join(methods)}",
+                           headers={"Allow": ", ".join(methods)})
+        auth = dict(config.get("auth") or {})
+        secret = _secret(trigger.secret_encrypted)
+        workflow_id, workspace_id = workflow.id, workflow.workspace_id
+    _authenticate(auth, secret, inc)
+
+    key = inc.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
+        raise ApiError(422, "validation_failed", "invalid Idempotency-Key",
+                       {"Idempotency-Key": f"1 to {MAX_IDEMPOTENCY_KEY} characters"})
+    hidden = {auth.get("header_name", "").lower()} if auth.get("type") == "header" else set()
+    headers = {k: v for k, v in inc.headers.items() if k not in hidden}
+    payload = build_payload(inc.method, headers, inc.query, inc.body, inc.headers.get("content-type"))
+    if inc.parsed_body is not None:
+        payload["body"] = inc.parsed_body
+    body_hash = hashlib.sha256(inc.body).hexdigest() if key else None
+    try:
+        run, created = create_run(workflow_id, workspace_id=workspace_id, trigger_type="webhook", payload=payload,
+                                  idempotency_key=f"hook:{key}" if key else None, body_hash=body_hash,
+                                  require_enabled=True)
+    except NotFound:
+        raise _NOT_FOUND from None
+    return run.id, created
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise _too_large(limit)
+        except ValueError:
+            raise ApiError(400, "bad_request", "invalid Content-Length") from None
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise _too_large(limit)
+    return bytes(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
+
+
+async def _parse_multipart(headers: Headers, body: bytes) -> dict[str, Any]:
+    async def stream() -> Any:
+        yield body
+
+    try:
+        form = await MultiPartParser(headers, stream()).parse()
+    except MultiPartException as exc:
+        raise ApiError(400, "bad_request", f"invalid multipart body: {exc.message}") from None
+    out: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):  # an uploaded file: describe it, do not store it in the run
+            value = {"filename": value.filename, "content_type": value.content_type, "size": value.size}
+        if key in out:
+            out[key] = [*out[key], value] if isinstance(out[key], list) else [out[key], value]
+        else:
+            out[key] = value
+    await form.close()
+    return out
+
+
+_OUTCOMES = {"rate_limited": "rate_limited", "not_found": "not_found", "unauthorized": "unauthorized",
+             "payload_too_large": "too_large", "method_not_allowed": "method_not_allowed"}
+
+_DOC = {
+    202: {"description": "Accepted: a run was queued"},
+    200: {"model": HookAccepted, "description": "Idempotency-Key replay: the first run's id"},
+    **{s: {"model": ErrorBody} for s in (400, 401, 404, 405, 409, 413, 422, 429)},
+}
+
+
+async def hook(token: str, request: Request) -> JSONResponse:
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        if not TOKEN_RE.match(token):
+            raise _NOT_FOUND
+        body = await _read_body(request, get_settings().webhook_max_body_bytes)
+        inc = Incoming(token=token, method=request.method, headers=request.headers,
+                       query=dict(request.query_params), body=body)
+        if request.headers.get("content-type", "").lower().startswith("multipart/form-data") and body:
+            inc.parsed_body = await _parse_multipart(request.headers, body)
+        run_id, created = await run_in_threadpool(accept, inc)
+        outcome = "accepted" if created else "replayed"
+        return JSONResponse({"run_id": run_id}, status_code=202 if created else 200)
+    except ApiError as exc:
+        outcome = _OUTCOMES.get(exc.code, exc.code)
+        raise
+    except Conflict:
+        outcome = "conflict"
+        raise
+    except QuotaExceeded:
+        outcome = "quota_exceeded"
+        raise
+    finally:
+        metrics.safe_inc(metrics.WEBHOOK_REQUESTS, outcome=outcome)
+        with contextlib.suppress(Exception):
+            metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
+
+
+for _method in ("POST", "GET", "PUT"):
+    router.add_api_route(
+        "/hooks/{token}", hook, methods=[_method], status_code=202, response_model=HookAccepted, responses=_DOC,
+        operation_id=f"webhook_{_method.lower()}", summary=f"Webhook intake ({_method}): start a run",
+        description="Only the methods listed in the trigger's `methods` are accepted (POST by default).",
+    )

@@ -1,0 +1,82 @@
+"""Pure-ASGI middleware for our routes: request ids, security headers, last-resort 500s.
+
+Pure ASGI (not BaseHTTPMiddleware) keeps the webhook hot path cheap. Only FlowMate's own paths
+(/api, /hooks, /metrics) get the API headers; Reflex's page and websocket traffic pass through.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger("flowmate.api")
+
+OUR_PREFIXES = ("/api/", "/hooks/", "/metrics")
+_RID_OK = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+]
+#: JSON answers never need to run scripts or be framed; the Swagger UI page does run scripts.
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+NO_STORE = (b"cache-control", b"no-store")
+
+
+def _is_ours(path: str) -> bool:
+    return path.startswith(OUR_PREFIXES) or path == "/api"
+
+
+class ApiMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_ours(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                rid = candidate if _RID_OK.match(candidate) else None
+                break
+        rid = rid or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        path = scope["path"]
+        docs = path.startswith("/api/docs")
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", ()))
+                present = {k.lower() for k, _ in headers}
+                extra = [h for h in SECURITY_HEADERS if h[0] not in present]
+                if not docs:
+                    extra += [h for h in (API_CSP, NO_STORE) if h[0] not in present]
+                extra.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers + extra}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("api.unhandled_error", request_id=rid, method=scope.get("method"), path=path)
+            if started:
+                raise
+            body = json.dumps({"error": {"code": "internal_error", "message": "an unexpected error occurred; "
+                               "quote the request id when reporting it", "fields": {}, "request_id": rid}}).encode()
+            headers: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                  *SECURITY_HEADERS, API_CSP, NO_STORE, (b"x-request-id", rid.encode())]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,280 @@
+"""Webhook intake as a sending system sees it: auth, idempotency, limits, bodies reaching the run."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import pytest
+from api_helpers_hooks import run_row
+from conftest import simple_workflow
+
+
+def _sign(secret: str, body: bytes, t: int | None = None) -> str:
+    t = int(time.time()) if t is None else t
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={digest}"
+
+
+def _hook(api: Any, auth: dict[str, Any] | None = None, methods: list[str] | None = None) -> str:
+    config: dict[str, Any] = {}
+    if auth:
+        config["auth"] = auth
+    if methods:
+        config["methods"] = methods
+    wf = api.create_workflow(simple_workflow(trigger={"type": "webhook", "config": config}))
+    assert wf["webhook_path"].startswith("/hooks/")
+    return wf["webhook_path"]
+
+
+def test_json_body_accepted_and_reaches_run(api) -> None:
+    path = _hook(api)
+    r = api.client.post(path, json={"email": "zoë@example.com", "n": 3}, headers={"X-Custom": "1"})
+    assert r.status_code == 202, r.text
+    run_id = r.json()["run_id"]
+    run = run_row(run_id)
+    assert run.status == "queued"
+    assert run.trigger_type == "webhook"
+    assert run.trigger_payload["body"] == {"email": "zoë@example.com", "n": 3}
+    assert run.trigger_payload["method"] == "POST"
+    assert run.trigger_payload["headers"]["x-custom"] == "1"
+    # the API answers the same run shape
+    shown = api.get(f"/api/v1/runs/{run_id}").json()
+    assert shown["trigger"]["body"]["email"] == "zoë@example.com"
+
+
+def test_form_and_text_bodies_intact_with_unicode(api) -> None:
+    path = _hook(api)
+    form = {"name": "Zoë Ångström", "city": "Zürich 東京", "tags": "a&b=c"}
+    r = api.client.post(path, data=form)
+    assert r.status_code == 202, r.text
+    assert run_row(r.json()["run_id"]).trigger_payload["body"] == form
+
+    text = "plain text ✓ — ünïcödé\nsecond line"
+    r = api.client.post(path, content=text.encode(), headers={"Content-Type": "text/plain; charset=utf-8"})
+    assert r.status_code == 202
+    assert run_row(r.json()["run_id"]).trigger_payload["body"] == text
+
+    r = api.client.post(path, files={"upload": ("a.txt", b"hello", "text/plain")}, data={"who": "Zoë"})
+    assert r.status_code == 202
+    body = run_row(r.json()["run_id"]).trigger_payload["body"]
+    assert body["who"] == "Zoë"
+    assert body["upload"] == {"filename": "a.txt", "content_type": "text/plain", "size": 5}
+
+
+def test_get_and_put_only_when_configured(api) -> None:
+    post_only = _hook(api)
+    assert api.client.get(post_only).status_code == 405
+    both = _hook(api, methods=["GET", "PUT"])
+    r = api.client.get(both + "?email=a%40b.c&x=1")
+    assert r.status_code == 202
+    assert run_row(r.json()["run_id"]).trigger_payload["query"] == {"email": "a@b.c", "x": "1"}
+    assert api.client.put(both, json={"k": 1}).status_code == 202
+    assert api.client.post(both, json={}).status_code == 405
+
+
+def test_unknown_token_and_disabled_workflow_are_404(api) -> None:
+    assert api.client.post("/hooks/does-not-exist", json={}).status_code == 404
+    wf = api.create_workflow()
+    assert api.post(f"/api/v1/workflows/{wf['id']}/disable").status_code == 200
+    r = api.client.post(wf["webhook_path"], json={})
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+
+
+def test_hmac_valid_invalid_expired_replayed(api) -> None:
+    secret = "s3cret-signing-key"
+    path = _hook(api, auth={"type": "hmac", "secret": secret})
+    body = json.dumps({"order": 42}).encode()
+    headers = {"Content-Type": "application/json"}
+
+    def post(sig: str | None, data: bytes = body) -> Any:
+        extra = {"X-FlowMate-Signature": sig} if sig else {}
+        return api.client.post(path, content=data, headers={**headers, **extra})
+
+    sig = _sign(secret, body)
+    ok = api.client.post(path, content=body, headers={**headers, "X-FlowMate-Signature": sig})
+    assert ok.status_code == 202, ok.text
+    payload = run_row(ok.json()["run_id"]).trigger_payload
+    assert "x-flowmate-signature" not in payload["headers"]
+
+    replay = api.client.post(path, content=body, headers={**headers, "X-FlowMate-Signature": sig})
+    assert replay.status_code == 401
+    assert "already used" in replay.json()["error"]["message"]
+
+    wrong = api.client.post(path, content=body, headers={**headers, "X-FlowMate-Signature": _sign("nope", body)})
+    assert wrong.status_code == 401
+    assert post(_sign(secret, body), body + b" ").status_code == 401  # tampered body
+    expired = _sign(secret, body, t=int(time.time()) - 301)
+    r = api.client.post(path, content=body, headers={**headers, "X-FlowMate-Signature": expired})
+    assert r.status_code == 401 and "window" in r.json()["error"]["message"]
+    future = _sign(secret, body, t=int(time.time()) + 301)
+    assert api.client.post(path, content=body, headers={**headers, "X-FlowMate-Signature": future}).status_code == 401
+    assert api.client.post(path, content=body, headers=headers).status_code == 401
+    assert post("garbage").status_code == 401
+    # a fresh signature (new timestamp) of the same body is fine
+    fresh = _sign(secret, body, t=int(time.time()) - 5)
+    assert api.client.post(path, content=body, headers={**headers, "X-FlowMate-Signature": fresh}).status_code == 202
+
+
+def test_header_token_and_basic_auth(api) -> None:
+    path = _hook(api, auth={"type": "header", "header_name": "X-Hook-Key", "token": "tok-123"})
+    assert api.client.post(path, json={}).status_code == 401
+    assert api.client.post(path, json={}, headers={"X-Hook-Key": "tok-12"}).status_code == 401
+    r = api.client.post(path, json={}, headers={"X-Hook-Key": "tok-123"})
+    assert r.status_code == 202
+    assert "x-hook-key" not in run_row(r.json()["run_id"]).trigger_payload["headers"]
+
+    path = _hook(api, auth={"type": "basic", "username": "zapier", "password": "pa55word"})
+
+    def basic(user: str, pw: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
+
+    r = api.client.post(path, json={})
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+    assert api.client.post(path, json={}, headers=basic("zapier", "wrong")).status_code == 401
+    assert api.client.post(path, json={}, headers=basic("other", "pa55word")).status_code == 401
+    r = api.client.post(path, json={}, headers=basic("zapier", "pa55word"))
+    assert r.status_code == 202
+    assert "authorization" not in run_row(r.json()["run_id"]).trigger_payload["headers"]
+
+
+def test_secrets_never_returned(api) -> None:
+    wf = api.create_workflow(simple_workflow(trigger={"type": "webhook",
+                                                      "config": {"auth": {"type": "hmac", "secret": "TOPSECRET1"}}}))
+    for path in (f"/api/v1/workflows/{wf['id']}", f"/api/v1/workflows/{wf['id']}/export", "/api/v1/workflows",
+                 "/api/v1/audit"):
+        text = api.get(path).text
+        assert "TOPSECRET1" not in text, path
+    assert wf["trigger"]["secret_set"] is True
+
+
+def test_idempotency_replay_and_conflict(api) -> None:
+    path = _hook(api)
+    first = api.client.post(path, json={"a": 1}, headers={"Idempotency-Key": "order-1"})
+    assert first.status_code == 202
+    again = api.client.post(path, json={"a": 1}, headers={"Idempotency-Key": "order-1"})
+    assert again.status_code == 200
+    assert again.json()["run_id"] == first.json()["run_id"]
+    conflict = api.client.post(path, json={"a": 2}, headers={"Idempotency-Key": "order-1"})
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "conflict"
+    other = api.client.post(path, json={"a": 2}, headers={"Idempotency-Key": "order-2"})
+    assert other.status_code == 202 and other.json()["run_id"] != first.json()["run_id"]
+    from sqlmodel import select
+
+    from engine.db import session_scope
+    from engine.models import Run
+
+    with session_scope() as s:
+        assert len(s.exec(select(Run)).all()) == 2
+
+
+def test_idempotency_key_forgotten_after_24h(api) -> None:
+    from sqlalchemy import update
+
+    from engine.db import session_scope, utcnow
+    from engine.models import Run
+    from engine.services.runs import IDEMPOTENCY_TTL, expire_idempotency_keys
+
+    path = _hook(api)
+    first = api.client.post(path, json={"a": 1}, headers={"Idempotency-Key": "k"}).json()["run_id"]
+    with session_scope() as s:
+        s.exec(update(Run).where(Run.id == first).values(created_at=utcnow() - IDEMPOTENCY_TTL * 1.1))
+    with session_scope() as s:
+        assert expire_idempotency_keys(s) == 1
+    r = api.client.post(path, json={"a": 2}, headers={"Idempotency-Key": "k"})
+    assert r.status_code == 202 and r.json()["run_id"] != first
+
+
+def test_body_over_limit_is_413_without_buffering(api) -> None:
+    path = _hook(api)
+    big = b"x" * (2 * 1024 * 1024)
+    r = api.client.post(path, content=big, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "payload_too_large"
+
+    # No Content-Length (chunked): the stream is cut off as soon as it passes the limit.
+    sent = {"n": 0}
+
+    def chunks() -> Any:
+        for _ in range(64):
+            sent["n"] += 1
+            yield b"y" * 65536
+
+    r = api.client.post(path, content=chunks(), headers={"Content-Type": "text/plain"})
+    assert r.status_code == 413
+    # exactly 1 MiB fits
+    ok = api.client.post(path, content=b"z" * (1024 * 1024), headers={"Content-Type": "text/plain"})
+    assert ok.status_code == 202
+
+
+def test_stream_stops_reading_past_limit() -> None:
+    """The intake reads at most limit + one chunk, then answers (the rest is never pulled)."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from flowmate_app.api.errors import ApiError
+    from flowmate_app.api.hooks import _read_body
+
+    pulled = {"n": 0}
+
+    async def receive() -> dict[str, Any]:
+        pulled["n"] += 1
+        return {"type": "http.request", "body": b"a" * 65536, "more_body": pulled["n"] < 1000}
+
+    request = Request({"type": "http", "method": "POST", "headers": [], "path": "/hooks/x"}, receive)
+    with pytest.raises(ApiError) as err:
+        asyncio.run(_read_body(request, 1024 * 1024))
+    assert err.value.status == 413
+    assert pulled["n"] == 17  # 16 chunks = 1 MiB fit; the 17th passes the limit; 983 never read
+
+
+def test_rate_limit_per_token_with_retry_after(api_factory, monkeypatch) -> None:
+    monkeypatch.setenv("FLOWMATE_WEBHOOK_RATE_PER_SECOND", "5")
+    monkeypatch.setenv("FLOWMATE_WEBHOOK_RATE_BURST", "10")
+    api = api_factory()
+    noisy, quiet = _hook(api), _hook(api)
+    codes = [api.client.post(noisy, json={"i": i}).status_code for i in range(25)]
+    assert codes[:10] == [202] * 10
+    assert codes.count(429) >= 10
+    limited = api.client.post(noisy, json={})
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 2
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert api.client.post(quiet, json={}).status_code == 202  # another token is unaffected
+
+
+def test_quota_exceeded_is_429_with_clear_message(api) -> None:
+    from sqlalchemy import update
+
+    from engine.db import session_scope
+    from engine.models import Workspace
+    from engine.services import runs as runs_service
+    from engine.services.usage import add_usage
+
+    path = _hook(api)
+    with session_scope() as s:
+        s.exec(update(Workspace).where(Workspace.id == api.a.id).values(monthly_run_quota=5))
+        add_usage(s, api.a.id, runs=5)
+    runs_service._quota_cache.clear()
+    r = api.client.post(path, json={})
+    assert r.status_code == 429
+    err = r.json()["error"]
+    assert err["code"] == "quota_exceeded"
+    assert "monthly run allowance" in err["message"]
+
+
+def test_webhook_metrics_count_outcomes(api) -> None:
+    path = _hook(api)
+    api.client.post(path, json={})
+    api.client.post("/hooks/nope", json={})
+    text = api.client.get("/metrics").text
+    assert 'flowmate_webhook_requests_total{outcome="accepted"}' in text
+    assert 'flowmate_webhook_requests_total{outcome="not_found"}' in text
+    assert "flowmate_queue_depth" in text
