@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -33,3 +34,52 @@ def record(
             changes=redact(changes or {}),
         )
     )
+
+
+def audit_public(row: AuditLog) -> dict[str, Any]:
+    from engine.db import as_aware
+
+    return {"id": row.id, "actor": row.actor, "action": row.action, "object_type": row.object_type,
+            "object_id": row.object_id, "changes": row.changes or {},
+            "created_at": as_aware(row.created_at).isoformat()}
+
+
+def list_audit(
+    session: Session, actor: Actor, *, action: str | None = None, object_type: str | None = None,
+    object_id: str | None = None, actor_label: str | None = None, since: datetime | None = None,
+    until: datetime | None = None, cursor: str | None = None, limit: int | None = None,
+) -> dict[str, Any]:
+    """The workspace's audit trail, newest first, keyset-paginated; any member may read it.
+
+    ``action`` matches exactly (``workflow.update``) or by prefix when it ends with a dot or
+    ``*`` (``workflow.`` / ``workflow.*``); ``actor_label`` is a substring match.
+    """
+    from sqlalchemy import or_
+    from sqlmodel import select
+
+    from engine.db import as_aware
+    from engine.services.pagination import clamp_limit, decode_cursor, encode_cursor
+
+    limit = clamp_limit(limit)
+    stmt = select(AuditLog).where(AuditLog.workspace_id == actor.workspace_id)
+    if action:
+        prefix = action.rstrip("*")
+        stmt = stmt.where(AuditLog.action.startswith(prefix) if prefix != action or action.endswith(".")
+                          else AuditLog.action == action)
+    if object_type:
+        stmt = stmt.where(AuditLog.object_type == object_type)
+    if object_id:
+        stmt = stmt.where(AuditLog.object_id == object_id)
+    if actor_label:
+        stmt = stmt.where(AuditLog.actor.contains(actor_label))
+    if since:
+        stmt = stmt.where(AuditLog.created_at >= since)
+    if until:
+        stmt = stmt.where(AuditLog.created_at < until)
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(or_(AuditLog.created_at < at, (AuditLog.created_at == at) & (AuditLog.id < last_id)))
+    rows = session.exec(stmt.order_by(AuditLog.created_at.desc(), AuditLog.id.desc()).limit(limit + 1)).all()
+    next_cursor = (encode_cursor(as_aware(rows[limit - 1].created_at), rows[limit - 1].id)
+                   if len(rows) > limit else None)
+    return {"items": [audit_public(r) for r in rows[:limit]], "next_cursor": next_cursor}

@@ -112,6 +112,9 @@ def create_run(
             audit.record(session, actor, "run.start" if not rerun_of else "run.rerun", "run", run.id,
                          {"workflow_id": wf.id, "trigger": trigger_type})
         session.commit()
+    from engine.metrics import RUNS_CREATED, safe_inc
+
+    safe_inc(RUNS_CREATED, trigger=trigger_type)
     if enqueue:
         from engine.queue import enqueue_run
 

@@ -1,4 +1,4 @@
-"""/api/v1/audit: the workspace's audit trail with filters (admins and owners)."""
+"""/api/v1/audit: the workspace's audit trail with filters (any member, like the Audit log page)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from flowmate_app.api.deps import current_actor
 from flowmate_app.api.errors import responses
 from flowmate_app.api.schemas import AuditList
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=responses(401, 403, 422))
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=responses(401, 422))
 
 
 @router.get("", response_model=AuditList, summary="List audit entries, newest first")
