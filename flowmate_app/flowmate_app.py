@@ -10,6 +10,11 @@ from flowmate_app.components.layout import NAV_ITEMS
 from flowmate_app.components.placeholder import placeholder_page
 from flowmate_app.features.auth.page import login_page, signup_page
 from flowmate_app.features.dashboard.page import dashboard_page
+from flowmate_app.features.dashboard.state import DashboardState
+from flowmate_app.features.runs.page import run_detail_page, runs_page
+from flowmate_app.features.runs.state import RunDetailState, RunsState
+from flowmate_app.features.workflows.page import workflows_page
+from flowmate_app.features.workflows.state import WorkflowsState
 from flowmate_app.lifespan import lifespan
 
 api = build_api()
@@ -32,13 +37,17 @@ app.register_lifespan_task(lifespan)
 
 app.add_page(login_page, route="/login", title="Log in · FlowMate", on_load=AuthState.redirect_if_signed_in)
 app.add_page(signup_page, route="/signup", title="Sign up · FlowMate", on_load=AuthState.redirect_if_signed_in)
-app.add_page(dashboard_page, route="/", title="Dashboard · FlowMate", on_load=AuthState.require_login)
+app.add_page(dashboard_page, route="/", title="Dashboard · FlowMate",
+             on_load=[AuthState.require_login, DashboardState.load])
+app.add_page(workflows_page, route="/workflows", title="Workflows · FlowMate",
+             on_load=[AuthState.require_login, WorkflowsState.load])
+app.add_page(runs_page, route="/runs", title="Runs · FlowMate", on_load=[AuthState.require_login, RunsState.load])
+app.add_page(run_detail_page, route="/runs/[run_id]", title="Run · FlowMate",
+             on_load=[AuthState.require_login, RunDetailState.load])
 
 # Navigation entries whose feature has not landed yet; each feature deletes its line here and
 # registers its own page instead.
 PLACEHOLDER_ROUTES: dict[str, str] = {
-    "/workflows": "Build and manage your automations.",
-    "/runs": "Every execution, live, with step-by-step details.",
     "/templates": "Ready-made workflows to start from.",
     "/connections": "Credentials for the services your steps talk to.",
     "/audit": "Who changed what, and when.",
