@@ -15,7 +15,7 @@ from flowmate_app.api.deps import current_actor
 from flowmate_app.api.errors import responses
 from flowmate_app.api.schemas import AuditList
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=responses(401, 422))
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=responses(400, 401, 422))
 
 
 @router.get("", response_model=AuditList, summary="List audit entries, newest first")

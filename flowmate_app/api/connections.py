@@ -14,7 +14,7 @@ from flowmate_app.api.deps import current_actor
 from flowmate_app.api.errors import responses
 from flowmate_app.api.schemas import ConnectionIn, ConnectionList, ConnectionOut, ConnectionPatch
 
-router = APIRouter(prefix="/api/v1/connections", tags=["connections"], responses=responses(401, 422))
+router = APIRouter(prefix="/api/v1/connections", tags=["connections"], responses=responses(400, 401, 422))
 
 
 @router.get("", response_model=ConnectionList, summary="List connections (never with secret values)")

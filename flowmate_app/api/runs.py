@@ -15,7 +15,7 @@ from flowmate_app.api.deps import current_actor
 from flowmate_app.api.errors import responses
 from flowmate_app.api.schemas import RunList, RunOut
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=responses(401, 422))
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=responses(400, 401, 422))
 
 
 @router.get("", response_model=RunList, summary="List runs, newest first")

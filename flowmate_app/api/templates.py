@@ -15,7 +15,7 @@ from flowmate_app.api.deps import current_actor
 from flowmate_app.api.errors import responses
 from flowmate_app.api.schemas import InstantiateIn, InstantiateOut, TemplateOut, TemplateSummary
 
-router = APIRouter(prefix="/api/v1/templates", tags=["templates"], responses=responses(401, 422))
+router = APIRouter(prefix="/api/v1/templates", tags=["templates"], responses=responses(400, 401, 422))
 
 
 @router.get("", response_model=dict[str, list[TemplateSummary]], summary="List templates")

@@ -13,7 +13,7 @@ from flowmate_app.api.deps import current_actor
 from flowmate_app.api.errors import responses
 from flowmate_app.api.schemas import TokenCreated, TokenIn, TokenList
 
-router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"], responses=responses(401, 403, 422))
+router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"], responses=responses(400, 401, 403, 422))
 
 
 @router.get("", response_model=TokenList, summary="List API tokens (never their values)")

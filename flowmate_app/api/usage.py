@@ -16,7 +16,7 @@ from flowmate_app.api.deps import current_actor
 from flowmate_app.api.errors import responses
 from flowmate_app.api.schemas import UsageOut
 
-router = APIRouter(prefix="/api/v1/usage", tags=["usage"], responses=responses(401, 422))
+router = APIRouter(prefix="/api/v1/usage", tags=["usage"], responses=responses(400, 401, 422))
 
 
 @router.get("", response_model=UsageOut, summary="Usage this month and history")

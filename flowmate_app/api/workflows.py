@@ -16,7 +16,7 @@ from flowmate_app.api.deps import current_actor
 from flowmate_app.api.errors import responses
 from flowmate_app.api.schemas import ExportOut, ManualRunIn, RunOut, WorkflowIn, WorkflowList, WorkflowOut
 
-router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], responses=responses(401, 422))
+router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], responses=responses(400, 401, 422))
 
 
 def _definition(body: WorkflowIn) -> dict[str, Any]:
