@@ -9,6 +9,8 @@ from flowmate_app.auth import AuthState
 from flowmate_app.components.layout import NAV_ITEMS
 from flowmate_app.components.placeholder import placeholder_page
 from flowmate_app.features.auth.page import login_page, signup_page
+from flowmate_app.features.builder.page import builder_page
+from flowmate_app.features.builder.state import BuilderState
 from flowmate_app.features.dashboard.page import dashboard_page
 from flowmate_app.features.dashboard.state import DashboardState
 from flowmate_app.features.runs.page import run_detail_page, runs_page
@@ -41,6 +43,8 @@ app.add_page(dashboard_page, route="/", title="Dashboard · FlowMate",
              on_load=[AuthState.require_login, DashboardState.load])
 app.add_page(workflows_page, route="/workflows", title="Workflows · FlowMate",
              on_load=[AuthState.require_login, WorkflowsState.load])
+app.add_page(builder_page, route="/workflows/[id]", title="Workflow builder · FlowMate",
+             on_load=[AuthState.require_login, BuilderState.load])
 app.add_page(runs_page, route="/runs", title="Runs · FlowMate", on_load=[AuthState.require_login, RunsState.load])
 app.add_page(run_detail_page, route="/runs/[run_id]", title="Run · FlowMate",
              on_load=[AuthState.require_login, RunDetailState.load])

@@ -1,0 +1,453 @@
+"""The builder's editable copy of a workflow definition, and every edit the page can make to it.
+
+Pure Python (no Reflex): the state holds one :class:`Draft`, event handlers call these functions,
+and the view models are rebuilt from the draft. Keeping edits here makes them unit-testable and
+keeps the Reflex state thin.
+
+Field values are held as the text the person typed (see schema_form); :func:`to_definition`
+converts them into the design.md definition and reports conversion problems with the same dotted
+paths (``steps.1.config.url``) that ``engine.definition.validate_definition`` uses, so local and
+service errors show up in the same place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flowmate_app.features.builder.schema_form import (
+    MISSING,
+    FieldError,
+    FieldSpec,
+    fields_from_schema,
+    from_raw,
+    initial_raw,
+    to_raw,
+)
+
+RETRY_FIELDS: tuple[tuple[str, str, float], ...] = (
+    ("max_attempts", "Max attempts", 3),
+    ("initial_delay_s", "First retry after (s)", 1.0),
+    ("factor", "Backoff factor", 2.0),
+    ("max_delay_s", "Longest delay (s)", 300.0),
+)
+AUTH_TYPES = ("none", "header", "basic", "hmac")
+AUTH_LABELS = {"none": "No authentication", "header": "Secret header", "basic": "HTTP Basic", "hmac": "HMAC signature"}
+TRIGGER_TYPES = ("webhook", "cron", "manual")
+COMMON_TIMEZONES = (
+    "Australia/Sydney", "Australia/Melbourne", "Australia/Brisbane", "Australia/Adelaide", "Australia/Darwin",
+    "Australia/Perth", "Australia/Hobart", "Australia/Lord_Howe", "Pacific/Auckland", "UTC", "Asia/Singapore",
+    "Asia/Tokyo", "Europe/London", "America/New_York", "America/Los_Angeles",
+)
+DEFAULT_CRON = "0 9 * * 1-5"
+_KEY_CLEAN = re.compile(r"[^a-z0-9_]+")
+
+
+# --------------------------------------------------------------------------- action catalogue
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    """What the builder needs about one action (taken from engine.registry.ActionSpec)."""
+
+    name: str
+    title: str
+    description: str
+    category: str
+    fields: tuple[FieldSpec, ...]
+    connection_types: tuple[str, ...] = ()
+
+    def field(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+@lru_cache(maxsize=1)
+def action_catalogue() -> dict[str, ActionInfo]:
+    """Every registered action with its form fields (the registry never changes at runtime)."""
+    from engine.registry import all_actions
+
+    return {
+        name: ActionInfo(
+            name=name, title=spec.title, description=spec.description, category=spec.category,
+            fields=tuple(fields_from_schema(spec.config_schema(), spec.connection_types)),
+            connection_types=spec.connection_types,
+        )
+        for name, spec in sorted(all_actions().items())
+    }
+
+
+# --------------------------------------------------------------------------- the draft
+
+
+@dataclass
+class StepDraft:
+    uid: str
+    key: str
+    action: str
+    name: str = ""
+    values: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # config keys the schema does not describe
+    when: str = ""
+    retry: dict[str, str] = field(default_factory=dict)
+    timeout_s: str = ""
+
+
+@dataclass
+class Draft:
+    name: str = "Untitled workflow"
+    description: str = ""
+    timezone: str = "UTC"
+    enabled: bool = True
+    trigger_type: str = "manual"
+    webhook_methods: list[str] = field(default_factory=lambda: ["POST"])
+    auth_type: str = "none"
+    auth_header_name: str = "X-FlowMate-Token"
+    auth_username: str = ""
+    # Write-only secrets: empty means "keep what is stored"; never filled from the server.
+    auth_token: str = ""
+    auth_password: str = ""
+    auth_secret: str = ""
+    cron_expression: str = DEFAULT_CRON
+    steps: list[StepDraft] = field(default_factory=list)
+
+
+def _uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def step_from_definition(step: dict[str, Any], catalogue: dict[str, ActionInfo] | None = None) -> StepDraft:
+    catalogue = catalogue if catalogue is not None else action_catalogue()
+    info = catalogue.get(step.get("action", ""))
+    config = dict(step.get("config") or {})
+    values: dict[str, str] = {}
+    if info is not None:
+        for spec in info.fields:
+            values[spec.name] = to_raw(spec, config.pop(spec.name)) if spec.name in config else initial_raw(spec)
+    retry = {name: _num((step.get("retry") or {}).get(name, default)) for name, _label, default in RETRY_FIELDS}
+    return StepDraft(
+        uid=_uid(), key=str(step.get("key", "")), action=str(step.get("action", "")), name=str(step.get("name") or ""),
+        values=values, extra=config, when=str(step.get("when") or ""), retry=retry,
+        timeout_s=_num(step.get("timeout_s")),
+    )
+
+
+def draft_from_definition(definition: dict[str, Any], catalogue: dict[str, ActionInfo] | None = None) -> Draft:
+    """The editable draft of an exported definition (secrets are never part of an export)."""
+    trigger = definition.get("trigger") or {}
+    config = trigger.get("config") or {}
+    auth = config.get("auth") or {}
+    draft = Draft(
+        name=str(definition.get("name") or ""),
+        description=str(definition.get("description") or ""),
+        timezone=str(definition.get("timezone") or "UTC"),
+        enabled=bool(definition.get("enabled", True)),
+        trigger_type=str(trigger.get("type") or "manual"),
+        steps=[step_from_definition(s, catalogue) for s in definition.get("steps") or []],
+    )
+    if draft.trigger_type == "webhook":
+        draft.webhook_methods = list(config.get("methods") or ["POST"])
+        draft.auth_type = str(auth.get("type") or "none")
+        draft.auth_header_name = str(auth.get("header_name") or "X-FlowMate-Token")
+        draft.auth_username = str(auth.get("username") or "")
+    if draft.trigger_type == "cron":
+        draft.cron_expression = str(config.get("expression") or DEFAULT_CRON)
+    return draft
+
+
+def step_to_definition(step: StepDraft, index: int, info: ActionInfo | None) -> tuple[dict[str, Any], dict[str, str]]:
+    errors: dict[str, str] = {}
+    prefix = f"steps.{index}"
+    config: dict[str, Any] = dict(step.extra)
+    if info is not None:
+        for spec in info.fields:
+            raw = step.values.get(spec.name, "")
+            try:
+                value = from_raw(spec, raw)
+            except FieldError as exc:
+                errors[f"{prefix}.config.{spec.name}"] = str(exc)
+                continue
+            if value is not MISSING:
+                config[spec.name] = value
+    out: dict[str, Any] = {"key": step.key.strip(), "action": step.action, "config": config}
+    if step.name.strip():
+        out["name"] = step.name.strip()
+    if step.when.strip():
+        out["when"] = step.when.strip()
+    retry: dict[str, Any] = {}
+    for name, label, default in RETRY_FIELDS:
+        raw = (step.retry.get(name) or "").strip()
+        if not raw:
+            retry[name] = default
+            continue
+        try:
+            number = float(raw)
+        except ValueError:
+            errors[f"{prefix}.retry.{name}"] = f"{label.lower()} must be a number"
+            continue
+        retry[name] = int(number) if name == "max_attempts" and number.is_integer() else number
+    out["retry"] = retry
+    if step.timeout_s.strip():
+        try:
+            out["timeout_s"] = float(step.timeout_s)
+        except ValueError:
+            errors[f"{prefix}.timeout_s"] = "must be a number of seconds"
+    return out, errors
+
+
+def trigger_to_definition(draft: Draft) -> dict[str, Any]:
+    if draft.trigger_type == "webhook":
+        auth: dict[str, Any] = {"type": draft.auth_type}
+        if draft.auth_type == "header":
+            auth["header_name"] = draft.auth_header_name.strip() or "X-FlowMate-Token"
+            if draft.auth_token:
+                auth["token"] = draft.auth_token
+        elif draft.auth_type == "basic":
+            auth["username"] = draft.auth_username.strip()
+            if draft.auth_password:
+                auth["password"] = draft.auth_password
+        elif draft.auth_type == "hmac" and draft.auth_secret:
+            auth["secret"] = draft.auth_secret
+        return {"type": "webhook", "config": {"methods": list(draft.webhook_methods) or ["POST"], "auth": auth}}
+    if draft.trigger_type == "cron":
+        return {"type": "cron", "config": {"expression": " ".join(draft.cron_expression.split())}}
+    return {"type": "manual", "config": {}}
+
+
+def to_definition(draft: Draft,
+                  catalogue: dict[str, ActionInfo] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The design.md definition for the draft, and local conversion errors by dotted path."""
+    catalogue = catalogue if catalogue is not None else action_catalogue()
+    errors: dict[str, str] = {}
+    steps = []
+    for index, step in enumerate(draft.steps):
+        out, step_errors = step_to_definition(step, index, catalogue.get(step.action))
+        steps.append(out)
+        errors.update(step_errors)
+    definition = {
+        "name": draft.name.strip(), "description": draft.description, "enabled": draft.enabled,
+        "timezone": draft.timezone, "trigger": trigger_to_definition(draft), "steps": steps,
+    }
+    return definition, errors
+
+
+def config_errors(definition: dict[str, Any]) -> dict[str, str]:
+    """Each step's action-config errors, even when the definition's shape is invalid elsewhere."""
+    from engine.definition import validate_action_config
+
+    catalogue = action_catalogue()
+    errors: dict[str, str] = {}
+    for index, step in enumerate(definition.get("steps") or []):
+        if step.get("action") in catalogue and isinstance(step.get("config"), dict):
+            errors.update(validate_action_config(step["action"], step["config"], f"steps.{index}.config"))
+    return errors
+
+
+def clear_secrets(draft: Draft) -> None:
+    """After a save the secret inputs are emptied: the server keeps them, the page never shows them."""
+    draft.auth_token = draft.auth_password = draft.auth_secret = ""
+
+
+# --------------------------------------------------------------------------- structural edits
+
+
+def suggest_key(action: str, existing: set[str]) -> str:
+    """A unique step key from the action name: ``core.log`` -> ``log``, ``log_2``, ..."""
+    base = _KEY_CLEAN.sub("_", action.split(".")[-1].lower()).strip("_") or "step"
+    if not base[0].isalpha():
+        base = "step_" + base
+    if base not in existing:
+        return base
+    n = 2
+    while f"{base}_{n}" in existing:
+        n += 1
+    return f"{base}_{n}"
+
+
+def add_step(draft: Draft, action: str, catalogue: dict[str, ActionInfo] | None = None) -> StepDraft:
+    catalogue = catalogue if catalogue is not None else action_catalogue()
+    info = catalogue[action]
+    step = StepDraft(
+        uid=_uid(), key=suggest_key(action, {s.key for s in draft.steps}), action=action,
+        values={spec.name: initial_raw(spec) for spec in info.fields},
+        retry={name: _num(default) for name, _label, default in RETRY_FIELDS},
+    )
+    draft.steps.append(step)
+    return step
+
+
+def find_step(draft: Draft, uid: str) -> tuple[int, StepDraft] | None:
+    for index, step in enumerate(draft.steps):
+        if step.uid == uid:
+            return index, step
+    return None
+
+
+def move_step(draft: Draft, uid: str, delta: int) -> bool:
+    """Move a step up (-1) or down (+1); False when it is already at that end."""
+    found = find_step(draft, uid)
+    if found is None:
+        return False
+    index, step = found
+    target = index + delta
+    if not 0 <= target < len(draft.steps):
+        return False
+    draft.steps.pop(index)
+    draft.steps.insert(target, step)
+    return True
+
+
+def remove_step(draft: Draft, uid: str) -> bool:
+    found = find_step(draft, uid)
+    if found is None:
+        return False
+    draft.steps.pop(found[0])
+    return True
+
+
+def set_step_field(draft: Draft, uid: str, name: str, value: str) -> bool:
+    found = find_step(draft, uid)
+    if found is None:
+        return False
+    found[1].values[name] = value
+    return True
+
+
+def insert_reference(current: str, reference: str) -> str:
+    """Append ``{{ reference }}`` to a field's text, with a space when needed."""
+    token = "{{ " + reference + " }}"
+    if not current:
+        return token
+    return current + ("" if current.endswith((" ", "\n")) else " ") + token
+
+
+# --------------------------------------------------------------------------- expression helper
+
+
+def _paths(value: Any, prefix: str, depth: int, out: list[str]) -> None:
+    if isinstance(value, dict) and depth > 0:
+        for key, item in list(value.items())[:25]:
+            if isinstance(key, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                path = f"{prefix}.{key}"
+                out.append(path)
+                _paths(item, path, depth - 1, out)
+
+
+def parse_sample(text: str) -> tuple[Any, str]:
+    """(value, error) for the test-run payload editor."""
+    if not text.strip():
+        return {}, ""
+    try:
+        return json.loads(text), ""
+    except ValueError as exc:
+        return None, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+
+
+def trigger_references(trigger_type: str, sample: Any) -> list[str]:
+    """What a step can refer to from the trigger, with the sample payload's keys spelled out."""
+    refs: list[str] = []
+    if trigger_type == "webhook":
+        refs.append("trigger.body")
+        _paths(sample, "trigger.body", 2, refs)
+        refs += ["trigger.query", "trigger.headers", "trigger.method"]
+    elif trigger_type == "cron":
+        refs.append("trigger.scheduled_at")
+    else:
+        refs.append("trigger.payload")
+        _paths(sample, "trigger.payload", 2, refs)
+    return refs
+
+
+def step_references(draft: Draft, index: int, sample: Any = None,
+                    outputs: dict[str, Any] | None = None) -> list[str]:
+    """References available to step ``index``: the trigger, earlier steps' outputs, run and workflow.
+
+    ``outputs`` (step key -> output of the last test run) spells out real output keys; a
+    data.transform step's mapping keys are known even before any run.
+    """
+    return [*trigger_references(draft.trigger_type, sample), *earlier_step_references(draft, index, outputs),
+            "run.id", "workflow.name"]
+
+
+def earlier_step_references(draft: Draft, index: int, outputs: dict[str, Any] | None = None) -> list[str]:
+    refs: list[str] = []
+    for step in draft.steps[:index]:
+        if not step.key:
+            continue
+        base = f"steps.{step.key}.output"
+        refs.append(base)
+        known: list[str] = []
+        output = (outputs or {}).get(step.key)
+        if isinstance(output, dict):
+            _paths(output, base, 1, known)
+        elif step.action == "data.transform":
+            try:
+                mapping = json.loads(step.values.get("mapping") or "{}")
+            except ValueError:
+                mapping = {}
+            _paths(mapping, base, 1, known)
+        refs += known
+    return refs
+
+
+# --------------------------------------------------------------------------- cron preview
+
+
+def known_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def timezone_options(current: str) -> list[str]:
+    options = list(COMMON_TIMEZONES)
+    if current and current not in options:
+        options.insert(0, current)
+    return options
+
+
+def format_fire_time(when: datetime, timezone: str) -> str:
+    """``Mon 3 Mar 2025, 9:00 am AEDT``: day first, 12-hour clock, as Australians write it."""
+    local = when.astimezone(ZoneInfo(timezone))
+    hour = local.hour % 12 or 12
+    return f"{local:%a} {local.day} {local:%b %Y}, {hour}:{local:%M} {'am' if local.hour < 12 else 'pm'} {local:%Z}"
+
+
+def cron_preview(expression: str, timezone: str, now: datetime, count: int = 5) -> tuple[str, list[str], str]:
+    """(human description, next ``count`` fire times formatted in ``timezone``, error)."""
+    from cron_descriptor import Options, get_description
+    from croniter import croniter
+
+    from engine.triggers.cron import next_fire_times
+
+    expr = " ".join(expression.split())
+    if not expr:
+        return "", [], "Enter a cron expression, e.g. 0 9 * * 1-5 (9am on weekdays)"
+    if len(expr.split(" ")) != 5:
+        return "", [], f"A cron expression has 5 fields (minute hour day month weekday); this has {len(expr.split())}"
+    if not croniter.is_valid(expr):
+        return "", [], f"'{expr}' is not a valid cron expression"
+    if not known_timezone(timezone):
+        return "", [], f"Unknown time zone {timezone!r}"
+    try:
+        options = Options()
+        options.use_24hour_time_format = False
+        options.verbose = False
+        description = get_description(expr, options)
+    except Exception:  # cron-descriptor is stricter than croniter for a few forms; the times still help
+        description = ""
+    times = [format_fire_time(t, timezone) for t in next_fire_times(expr, timezone, now, count)]
+    return description, times, ""
