@@ -35,10 +35,9 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from engine import metrics
 from engine.config import get_settings
 from engine.crypto import constant_time_equals, decrypt_json
-from engine.db import session_scope
 from engine.errors import Conflict, NotFound, QuotaExceeded
 from engine.ratelimit import once_marker, webhook_limiter
-from engine.services.runs import create_run, find_webhook_trigger
+from engine.services.runs import create_webhook_run, find_webhook
 from engine.triggers.webhook import build_payload
 from flowmate_app.api.errors import ApiError, ErrorBody
 from flowmate_app.api.schemas import HookAccepted
@@ -146,19 +145,16 @@ def accept(inc: Incoming) -> tuple[str, bool]:
     if not decision.allowed:
         raise ApiError(429, "rate_limited", "too many requests for this webhook; slow down",
                        headers={"Retry-After": str(decision.retry_after)})
-    with session_scope() as session:
-        found = find_webhook_trigger(session, inc.token)
-        if found is None or not found[1].enabled:
-            raise _NOT_FOUND
-        trigger, workflow = found
-        config = dict(trigger.config or {})
-        methods = config.get("methods") or ["POST"]
-        if inc.method not in methods:
-            raise ApiError(405, "method_not_allowed", f"this webhook accepts {', '.join(methods)}",
-                           headers={"Allow": ", ".join(methods)})
-        auth = dict(config.get("auth") or {})
-        secret = _secret(trigger.secret_encrypted)
-        workflow_id, workspace_id = workflow.id, workflow.workspace_id
+    hook = find_webhook(inc.token)
+    if hook is None or not hook["enabled"]:
+        raise _NOT_FOUND
+    config = dict(hook["config"] or {})
+    methods = config.get("methods") or ["POST"]
+    if inc.method not in methods:
+        raise ApiError(405, "method_not_allowed", f"this webhook accepts {', '.join(methods)}",
+                       headers={"Allow": ", ".join(methods)})
+    auth = dict(config.get("auth") or {})
+    secret = _secret(hook["secret_encrypted"])
     _authenticate(auth, secret, inc)
 
     key = inc.headers.get("idempotency-key")
@@ -172,12 +168,9 @@ def accept(inc: Incoming) -> tuple[str, bool]:
         payload["body"] = inc.parsed_body
     body_hash = hashlib.sha256(inc.body).hexdigest() if key else None
     try:
-        run, created = create_run(workflow_id, workspace_id=workspace_id, trigger_type="webhook", payload=payload,
-                                  idempotency_key=f"hook:{key}" if key else None, body_hash=body_hash,
-                                  require_enabled=True)
+        return create_webhook_run(hook, payload, idempotency_key=f"hook:{key}" if key else None, body_hash=body_hash)
     except NotFound:
         raise _NOT_FOUND from None
-    return run.id, created
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

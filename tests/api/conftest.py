@@ -73,14 +73,25 @@ def _client(app: Any) -> Any:
     return TestClient(app, raise_server_exceptions=False)
 
 
-@pytest.fixture
-def api(sqlite_db: str) -> Iterator[ApiCtx]:
-    """build_api() on a fresh SQLite database, workspaces A and B with a token per role."""
+def _ctx() -> Iterator[ApiCtx]:
     from flowmate_app.api import build_api
 
     a, b = make_tenant("Alpha"), make_tenant("Beta")
     with _client(build_api()) as client:
         yield ApiCtx(client=client, a=a, b=b)
+
+
+@pytest.fixture
+def api(sqlite_db: str) -> Iterator[ApiCtx]:
+    """build_api() on a fresh SQLite database, workspaces A and B with a token per role."""
+    yield from _ctx()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_api(request: pytest.FixtureRequest) -> Iterator[ApiCtx]:
+    """The same, once on SQLite and once on PostgreSQL."""
+    request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "pg_db")
+    yield from _ctx()
 
 
 @pytest.fixture

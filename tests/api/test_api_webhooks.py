@@ -7,11 +7,18 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
 from api_helpers_hooks import run_row
 from conftest import simple_workflow
+
+
+@pytest.fixture
+def api(any_api: Any) -> Any:
+    """Every webhook test here runs on SQLite and on PostgreSQL."""
+    return any_api
 
 
 def _sign(secret: str, body: bytes, t: int | None = None) -> str:
@@ -87,7 +94,7 @@ def test_unknown_token_and_disabled_workflow_are_404(api) -> None:
 
 
 def test_hmac_valid_invalid_expired_replayed(api) -> None:
-    secret = "s3cret-signing-key"
+    secret = f"s3cret-signing-key-{uuid.uuid4().hex}"  # signatures are remembered process-wide
     path = _hook(api, auth={"type": "hmac", "secret": secret})
     body = json.dumps({"order": 42}).encode()
     headers = {"Content-Type": "application/json"}
