@@ -12,6 +12,8 @@ from flowmate_app.features.auth.page import login_page, signup_page
 from flowmate_app.features.builder.page import builder_page
 from flowmate_app.features.builder.state import BuilderState
 from flowmate_app.features.dashboard.page import dashboard_page
+from flowmate_app.features.gallery.page import gallery_page
+from flowmate_app.features.gallery.state import GalleryState
 from flowmate_app.features.dashboard.state import DashboardState
 from flowmate_app.features.runs.page import run_detail_page, runs_page
 from flowmate_app.features.runs.state import RunDetailState, RunsState
@@ -45,6 +47,8 @@ app.add_page(workflows_page, route="/workflows", title="Workflows · FlowMate",
              on_load=[AuthState.require_login, WorkflowsState.load])
 app.add_page(builder_page, route="/workflows/[id]", title="Workflow builder · FlowMate",
              on_load=[AuthState.require_login, BuilderState.load])
+app.add_page(gallery_page, route="/templates", title="Templates · FlowMate",
+             on_load=[AuthState.require_login, GalleryState.load])
 app.add_page(runs_page, route="/runs", title="Runs · FlowMate", on_load=[AuthState.require_login, RunsState.load])
 app.add_page(run_detail_page, route="/runs/[run_id]", title="Run · FlowMate",
              on_load=[AuthState.require_login, RunDetailState.load])
@@ -52,7 +56,6 @@ app.add_page(run_detail_page, route="/runs/[run_id]", title="Run · FlowMate",
 # Navigation entries whose feature has not landed yet; each feature deletes its line here and
 # registers its own page instead.
 PLACEHOLDER_ROUTES: dict[str, str] = {
-    "/templates": "Ready-made workflows to start from.",
     "/connections": "Credentials for the services your steps talk to.",
     "/audit": "Who changed what, and when.",
     "/settings": "Workspace, members and preferences.",

@@ -139,7 +139,7 @@ def _text_area(f: FieldView) -> rx.Component:
         on_change=lambda v: S.set_field(f.uid, f.name, v),
         disabled=S.read_only,
         width="100%",
-        rows=rx.cond(f.kind == "list", "2", "3"),
+        rows=rx.cond(f.kind == "list", "2", rx.cond(f.kind == "json", "4", "3")),
         resize="vertical",
         font_family=rx.cond(mono, MONO, "inherit"),
         spell_check=False,

@@ -192,6 +192,9 @@ class BuilderState(AuthState):
         draft = self._draft
         if draft is None:
             return
+        # Edits mutate the draft in place; assigning it marks the backend var dirty so any state
+        # manager (memory, disk, Redis) persists it.
+        self._draft = draft
         catalogue = self._catalogue()
         self.name, self.description, self.timezone, self.enabled = (
             draft.name, draft.description, draft.timezone, draft.enabled)
