@@ -140,6 +140,8 @@ def main() -> int:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers-after", action="store_true",
+                        help="start the workers only after the load (intake capacity alone, then the drain)")
     args = parser.parse_args()
 
     db_name = f"flowmate_bench_{uuid.uuid4().hex[:8]}"
@@ -183,16 +185,23 @@ def main() -> int:
              "--backend-port", str(port)], cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT,
             start_new_session=True))
         worker_log = open(tmp / "worker.log", "wb")  # noqa: SIM115
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "worker", "--processes", str(args.processes),
-             "--threads", str(args.threads)], cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
-            start_new_session=True))
-        wait_http(f"http://127.0.0.1:{port}/api/health")
+
+        def start_workers() -> None:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "engine.cli", "worker", "--processes", str(args.processes),
+                 "--threads", str(args.threads)], cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
+                start_new_session=True))
+
+        if not args.workers_after:
+            start_workers()
+        wait_http(f"http://127.0.0.1:{port}/api/health" if not args.workers_after else f"http://127.0.0.1:{port}/ping")
 
         out, start, end = asyncio.run(load(paths, port, args.seconds, args.clients))
         accepted = out["run_ids"]
         all_ids = accepted + out["warm_run_ids"]
         duration = end - start
+        if args.workers_after:
+            start_workers()
 
         # End to end: wait for every accepted run (warm-up included) to finish.
         with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
@@ -219,7 +228,9 @@ def main() -> int:
                              if line.startswith("flowmate_webhook_requests_total")]
         figures = {
             "server": f"reflex run --env prod --backend-only (Granian, {args.web_workers} web processes)",
-            "workers": f"flowmate worker --processes {args.processes} --threads {args.threads}",
+            "workers": f"flowmate worker --processes {args.processes} --threads {args.threads}"
+                       + (" (started after the load)" if args.workers_after else " (running during the load)"),
+            "load_average_1m_at_end": os.getloadavg()[0],
             "clients": args.clients,
             "seconds": round(duration, 2),
             "responses": out["status"],
