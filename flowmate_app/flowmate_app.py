@@ -8,15 +8,21 @@ from flowmate_app.api import build_api
 from flowmate_app.auth import AuthState
 from flowmate_app.components.layout import NAV_ITEMS
 from flowmate_app.components.placeholder import placeholder_page
+from flowmate_app.features.audit.page import audit_page
+from flowmate_app.features.audit.state import AuditState
 from flowmate_app.features.auth.page import login_page, signup_page
 from flowmate_app.features.builder.page import builder_page
 from flowmate_app.features.builder.state import BuilderState
+from flowmate_app.features.connections.page import connections_page
+from flowmate_app.features.connections.state import ConnectionsState
 from flowmate_app.features.dashboard.page import dashboard_page
+from flowmate_app.features.dashboard.state import DashboardState
 from flowmate_app.features.gallery.page import gallery_page
 from flowmate_app.features.gallery.state import GalleryState
-from flowmate_app.features.dashboard.state import DashboardState
 from flowmate_app.features.runs.page import run_detail_page, runs_page
 from flowmate_app.features.runs.state import RunDetailState, RunsState
+from flowmate_app.features.settings.page import members_page, settings_page
+from flowmate_app.features.settings.state import MembersState, SettingsState
 from flowmate_app.features.workflows.page import workflows_page
 from flowmate_app.features.workflows.state import WorkflowsState
 from flowmate_app.lifespan import lifespan
@@ -52,13 +58,18 @@ app.add_page(gallery_page, route="/templates", title="Templates · FlowMate",
 app.add_page(runs_page, route="/runs", title="Runs · FlowMate", on_load=[AuthState.require_login, RunsState.load])
 app.add_page(run_detail_page, route="/runs/[run_id]", title="Run · FlowMate",
              on_load=[AuthState.require_login, RunDetailState.load])
+app.add_page(connections_page, route="/connections", title="Connections · FlowMate",
+             on_load=[AuthState.require_login, ConnectionsState.load])
+app.add_page(audit_page, route="/audit", title="Audit log · FlowMate",
+             on_load=[AuthState.require_login, AuditState.load])
+app.add_page(settings_page, route="/settings", title="Settings · FlowMate",
+             on_load=[AuthState.require_login, SettingsState.load])
+app.add_page(members_page, route="/members", title="Members · FlowMate",
+             on_load=[AuthState.require_login, MembersState.load])
 
 # Navigation entries whose feature has not landed yet; each feature deletes its line here and
 # registers its own page instead.
 PLACEHOLDER_ROUTES: dict[str, str] = {
-    "/connections": "Credentials for the services your steps talk to.",
-    "/audit": "Who changed what, and when.",
-    "/settings": "Workspace, members and preferences.",
 }
 for _item in NAV_ITEMS:
     if _item.href in PLACEHOLDER_ROUTES:

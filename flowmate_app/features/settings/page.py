@@ -1,0 +1,238 @@
+"""/settings (workspace name, time zone, data region, retention) and /members."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from flowmate_app.auth import AuthState
+from flowmate_app.components.layout import layout, page_heading
+from flowmate_app.components.ui import error_callout, list_states, loading_rows, section_card
+from flowmate_app.features.settings.state import MembersState as M
+from flowmate_app.features.settings.state import SettingsState as S
+
+ROLES = ["owner", "admin", "editor", "viewer"]
+
+
+def labelled(label: str, control: rx.Component, hint: str | rx.Var = "", error: rx.Var | None = None,
+             html_for: str = "") -> rx.Component:
+    return rx.vstack(
+        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=html_for),
+        control,
+        *([rx.text(hint, size="1", color=rx.color("gray", 10))] if hint else []),
+        *([rx.cond(error != "", rx.text(error, size="1", color=rx.color("red", 11)))] if error is not None else []),
+        spacing="1",
+        width="100%",
+    )
+
+
+def admin_notice() -> rx.Component:
+    return rx.cond(
+        AuthState.is_admin,
+        rx.fragment(),
+        rx.callout("Only admins and owners can change these settings.", icon="lock", color_scheme="gray",
+                   variant="surface", size="1", width="100%", id="viewer-notice"),
+    )
+
+
+def settings_form() -> rx.Component:
+    locked = ~AuthState.is_admin
+    return rx.form(
+        rx.vstack(
+            section_card(
+                "Workspace",
+                labelled("Name", rx.input(name="name", id="ws-name", default_value=S.ws_name, required=True,
+                                          max_length=200, disabled=locked, width="100%", key=S.ws_slug),
+                         "Shown in the header and in emails FlowMate sends you.", S.field_errors.get("name", ""),
+                         "ws-name"),
+                labelled("Workspace ID", rx.code(S.ws_slug, size="2"), "Used by the CLI (--workspace)."),
+            ),
+            section_card(
+                "Time and data",
+                labelled(
+                    "Time zone",
+                    rx.select.root(
+                        rx.select.trigger(width="100%", id="ws-timezone"),
+                        rx.select.content(rx.foreach(S.timezone_options, lambda z: rx.select.item(z, value=z))),
+                        value=S.ws_timezone,
+                        on_change=S.set_ws_timezone,
+                        disabled=locked,
+                    ),
+                    "Dates on every page and the dashboard's days use this zone.",
+                    S.field_errors.get("timezone", ""),
+                    "ws-timezone",
+                ),
+                labelled(
+                    "Data region",
+                    rx.select.root(
+                        rx.select.trigger(width="100%", id="ws-region"),
+                        rx.select.content(rx.foreach(S.region_options,
+                                                     lambda r: rx.select.item(r["label"], value=r["value"]))),
+                        value=S.ws_region,
+                        on_change=S.set_ws_region,
+                        disabled=locked,
+                    ),
+                    "Where this workspace's run data is meant to be stored and processed.",
+                    S.field_errors.get("data_region", ""),
+                    "ws-region",
+                ),
+                labelled(
+                    "Keep run history for (days)",
+                    rx.input(name="retention_days", id="ws-retention", type="number", min=1, max=3650,
+                             default_value=S.ws_retention, disabled=locked, width="10rem", key=S.ws_slug),
+                    "Older runs and their step data are deleted automatically.",
+                    S.field_errors.get("retention_days", ""),
+                    "ws-retention",
+                ),
+            ),
+            rx.cond(
+                AuthState.is_admin,
+                rx.flex(rx.button("Save settings", type="submit", loading=S.saving, id="settings-save"),
+                        justify="end", width="100%"),
+            ),
+            spacing="4",
+            width="100%",
+            max_width="40rem",
+        ),
+        on_submit=S.save,
+        reset_on_submit=False,
+    )
+
+
+def settings_page() -> rx.Component:
+    return layout(
+        page_heading(
+            "Settings",
+            "Workspace, members and preferences.",
+            rx.link(rx.button(rx.icon("users", size=16), "Members", variant="soft"), href="/members"),
+        ),
+        admin_notice(),
+        rx.cond(
+            S.settings_error != "",
+            error_callout(S.settings_error, S.load),
+            rx.cond(S.settings_loading, loading_rows(3, "8rem"), settings_form()),
+        ),
+        title="Settings",
+        active="/settings",
+    )
+
+
+# ------------------------------------------------------------------------------------ members
+
+
+def member_row(m: rx.Var) -> rx.Component:
+    return rx.flex(
+        rx.hstack(
+            rx.avatar(fallback=m["initials"], size="3", radius="full"),
+            rx.vstack(
+                rx.hstack(
+                    rx.text(m["name"], size="2", weight="medium"),
+                    rx.cond(m["is_you"] != "", rx.badge("you", size="1", variant="soft")),
+                    spacing="2",
+                    align="center",
+                ),
+                rx.text(m["email"], size="1", color=rx.color("gray", 11), word_break="break-all"),
+                rx.text("Member since " + m["since"], size="1", color=rx.color("gray", 10)),
+                spacing="0",
+                min_width="0",
+            ),
+            spacing="3",
+            align="center",
+            flex="1",
+            min_width="0",
+        ),
+        rx.hstack(
+            rx.select.root(
+                rx.select.trigger(aria_label="Role of " + m["email"], width="8rem"),
+                rx.select.content(*[rx.select.item(r.capitalize(), value=r) for r in ROLES]),
+                value=m["role"],
+                on_change=lambda role: M.change_role(m["user_id"], role),
+                disabled=~AuthState.is_admin,
+            ),
+            rx.cond(
+                AuthState.is_admin & (m["is_you"] == ""),
+                rx.icon_button(rx.icon("user_minus", size=14), variant="soft", color_scheme="red",
+                               aria_label="Remove " + m["email"], on_click=M.ask_remove(m["user_id"], m["email"])),
+            ),
+            spacing="2",
+            align="center",
+        ),
+        direction=rx.breakpoints(initial="column", sm="row"),
+        align=rx.breakpoints(initial="stretch", sm="center"),
+        gap="3",
+        padding="0.75rem 1rem",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        class_name="member-row",
+    )
+
+
+def add_member_form() -> rx.Component:
+    return section_card(
+        "Add a member",
+        rx.text("They need a FlowMate account first: ask them to sign up, then add them by email.", size="2",
+                color=rx.color("gray", 11)),
+        rx.form(
+            rx.flex(
+                rx.input(name="email", id="member-email", type="email", placeholder="colleague@business.com.au",
+                         required=True, aria_label="Email of the person to add", flex="1", min_width="12rem"),
+                rx.select.root(
+                    rx.select.trigger(aria_label="Role for the new member", width="9rem"),
+                    rx.select.content(*[rx.select.item(r.capitalize(), value=r) for r in ROLES]),
+                    value=M.add_role,
+                    on_change=M.set_add_role,
+                ),
+                rx.button(rx.icon("user_plus", size=14), "Add", type="submit", loading=M.adding, id="member-add"),
+                gap="2",
+                wrap="wrap",
+                width="100%",
+            ),
+            on_submit=M.add,
+            reset_on_submit=False,
+            width="100%",
+        ),
+        rx.text(M.role_help[M.add_role], size="1", color=rx.color("gray", 10)),
+        rx.cond(M.add_error != "", rx.callout(M.add_error, icon="triangle_alert", color_scheme="red", size="1",
+                                              width="100%", role="alert", id="member-error")),
+    )
+
+
+def remove_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Remove member?"),
+            rx.alert_dialog.description(rx.text(M.confirm_email, " loses access to this workspace. Their account "
+                                                "stays; you can add them again later.", size="2")),
+            rx.flex(
+                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(rx.button("Remove", color_scheme="red", on_click=M.remove_confirmed,
+                                                 class_name="confirm-action")),
+                spacing="3",
+                justify="end",
+                margin_top="1rem",
+            ),
+            max_width="28rem",
+        ),
+        open=M.confirm_open,
+        on_open_change=M.set_confirm_open,
+    )
+
+
+def members_page() -> rx.Component:
+    return layout(
+        page_heading("Members", "Who can see and change this workspace."),
+        rx.vstack(
+            rx.cond(AuthState.is_admin, add_member_form(),
+                    rx.callout("Only admins and owners can add members or change roles.", icon="lock",
+                               color_scheme="gray", variant="surface", size="1", width="100%", id="viewer-notice")),
+            list_states(
+                M.members_loading, M.members_error, M.members.length() == 0, M.load,
+                rx.text("No members.", size="2"),
+                rx.card(rx.foreach(M.members, member_row), size="1", padding="0", overflow="hidden", width="100%",
+                        id="member-list"),
+            ),
+            spacing="4",
+            width="100%",
+        ),
+        remove_dialog(),
+        title="Members",
+        active="/members",
+    )

@@ -1,0 +1,199 @@
+"""Workspace settings and members. Admins and owners change them; everyone else reads them.
+
+The services (engine.services.workspaces) enforce the roles; the pages disable the controls for
+people who cannot use them and say why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from engine.db import session_scope
+from engine.errors import FlowMateError, ValidationFailed
+from engine.services import workspaces as svc
+from flowmate_app.auth import AuthState, error_text
+from flowmate_app.formatting import fmt_time
+
+COMMON_TIMEZONES = [
+    "Australia/Sydney", "Australia/Melbourne", "Australia/Brisbane", "Australia/Adelaide", "Australia/Darwin",
+    "Australia/Perth", "Australia/Hobart", "Australia/Lord_Howe", "Pacific/Auckland", "Asia/Singapore",
+    "Asia/Tokyo", "Europe/London", "America/Los_Angeles", "America/New_York", "UTC",
+]
+ROLE_HELP = {
+    "owner": "Everything, including managing owners",
+    "admin": "Manage members and settings",
+    "editor": "Build and run workflows, manage connections",
+    "viewer": "See everything, change nothing",
+}
+
+
+class SettingsState(AuthState):
+    settings_loading: bool = True
+    settings_error: str = ""
+    ws_name: str = ""
+    ws_slug: str = ""
+    ws_timezone: str = "Australia/Sydney"
+    ws_region: str = "au"
+    ws_retention: str = "30"
+    field_errors: dict[str, str] = {}
+    saving: bool = False
+
+    @rx.var
+    def timezone_options(self) -> list[str]:
+        zones = list(COMMON_TIMEZONES)
+        if self.ws_timezone and self.ws_timezone not in zones:
+            zones.insert(0, self.ws_timezone)
+        return zones
+
+    @rx.var
+    def region_options(self) -> list[dict[str, str]]:
+        return [{"value": k, "label": v} for k, v in svc.DATA_REGIONS.items()]
+
+    @rx.event
+    def load(self) -> None:
+        actor = self.actor()
+        if actor is None:
+            return
+        try:
+            with session_scope() as session:
+                ws = svc.workspace_public(svc.get_workspace(session, actor))
+        except FlowMateError as exc:
+            self.settings_error, self.settings_loading = error_text(exc), False
+            return
+        self.ws_name, self.ws_slug, self.ws_timezone = ws["name"], ws["slug"], ws["timezone"]
+        self.ws_region, self.ws_retention = ws["data_region"], str(ws["retention_days"])
+        self.settings_error, self.field_errors, self.settings_loading = "", {}, False
+
+    @rx.event
+    def set_ws_timezone(self, value: str) -> None:
+        self.ws_timezone = value
+
+    @rx.event
+    def set_ws_region(self, value: str) -> None:
+        self.ws_region = value
+
+    @rx.event
+    def save(self, form: dict[str, Any]) -> Any:
+        actor = self.actor()
+        if actor is None:
+            return None
+        changes = {"name": str(form.get("name") or ""), "timezone": self.ws_timezone,
+                   "data_region": self.ws_region, "retention_days": str(form.get("retention_days") or "")}
+        self.saving = True
+        try:
+            with session_scope() as session:
+                svc.update_settings(session, actor, changes)
+        except ValidationFailed as exc:
+            self.saving, self.field_errors = False, dict(exc.fields)
+            return rx.toast.error(exc.message)
+        except FlowMateError as exc:
+            self.saving = False
+            return rx.toast.error(error_text(exc))
+        self.saving, self.field_errors = False, {}
+        self._load_identity()  # the header shows the workspace name
+        self.load()
+        return rx.toast.success("Settings saved")
+
+
+class MembersState(AuthState):
+    members_loading: bool = True
+    members_error: str = ""
+    members: list[dict[str, str]] = []
+    add_error: str = ""
+    add_role: str = "editor"
+    adding: bool = False
+    confirm_open: bool = False
+    confirm_id: str = ""
+    confirm_email: str = ""
+
+    @rx.var
+    def role_help(self) -> dict[str, str]:
+        return ROLE_HELP
+
+    @rx.event
+    def load(self) -> None:
+        actor = self.actor()
+        if actor is None:
+            return
+        try:
+            with session_scope() as session:
+                items = svc.list_members(session, actor)
+        except FlowMateError as exc:
+            self.members_error, self.members_loading = error_text(exc), False
+            return
+        self.members = [
+            {"user_id": m["user_id"], "email": m["email"], "name": m["name"] or m["email"].split("@")[0],
+             "role": m["role"], "since": fmt_time(m["since"], self.workspace_timezone),
+             "is_you": "true" if m["is_you"] else "",
+             "initials": "".join(p[0] for p in (m["name"] or m["email"]).replace("@", " ").split()[:2]).upper()}
+            for m in items
+        ]
+        self.members_error, self.members_loading = "", False
+
+    @rx.event
+    def set_add_role(self, value: str) -> None:
+        self.add_role = value
+
+    @rx.event
+    def add(self, form: dict[str, Any]) -> Any:
+        actor = self.actor()
+        if actor is None:
+            return None
+        email = str(form.get("email") or "").strip()
+        if not email:
+            self.add_error = "Enter the email address they signed up with."
+            return None
+        self.adding = True
+        try:
+            with session_scope() as session:
+                added = svc.add_member_by_email(session, actor, email, self.add_role)
+        except ValidationFailed as exc:
+            self.adding = False
+            detail = next(iter(exc.fields.values()), "")
+            self.add_error = f"{exc.message}: {detail}" if detail else exc.message
+            return None
+        except FlowMateError as exc:
+            self.adding, self.add_error = False, error_text(exc)
+            return None
+        self.adding, self.add_error = False, ""
+        self.load()
+        return [rx.toast.success(f"Added {added['email']} as {added['role']}"), rx.set_value("member-email", "")]
+
+    @rx.event
+    def change_role(self, user_id: str, role: str) -> Any:
+        actor = self.actor()
+        if actor is None:
+            return None
+        try:
+            with session_scope() as session:
+                svc.set_member_role(session, actor, user_id, role)
+        except FlowMateError as exc:
+            self.load()
+            return rx.toast.error(error_text(exc))
+        self.load()
+        self._load_identity()
+        return rx.toast.success(f"Role changed to {role}")
+
+    @rx.event
+    def ask_remove(self, user_id: str, email: str) -> None:
+        self.confirm_id, self.confirm_email, self.confirm_open = user_id, email, True
+
+    @rx.event
+    def set_confirm_open(self, value: bool) -> None:
+        self.confirm_open = value
+
+    @rx.event
+    def remove_confirmed(self) -> Any:
+        actor = self.actor()
+        self.confirm_open = False
+        if actor is None or not self.confirm_id:
+            return None
+        try:
+            with session_scope() as session:
+                svc.remove_member(session, actor, self.confirm_id)
+        except FlowMateError as exc:
+            return rx.toast.error(error_text(exc))
+        self.load()
+        return rx.toast.success(f"Removed {self.confirm_email}")
