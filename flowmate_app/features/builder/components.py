@@ -11,7 +11,7 @@ import reflex as rx
 
 from flowmate_app.features.builder.draft import AUTH_LABELS
 from flowmate_app.features.builder.state import BuilderState as S
-from flowmate_app.features.builder.views import FieldView, StepView, TestStepView
+from flowmate_app.features.builder.views import FieldView, RunStepView, StepView
 
 MONO = "var(--code-font-family)"
 
@@ -755,7 +755,7 @@ def settings_card() -> rx.Component:
     )
 
 
-def test_step_row(step: TestStepView) -> rx.Component:
+def run_step_row(step: RunStepView) -> rx.Component:
     def block(title: str, body: rx.Var) -> rx.Component:
         return rx.cond(
             body != "",
@@ -845,7 +845,7 @@ def test_run_card() -> rx.Component:
             rx.cond(
                 S.test_run_id != "",
                 rx.vstack(
-                    rx.foreach(S.test_steps, test_step_row),
+                    rx.foreach(S.test_steps, run_step_row),
                     rx.link(rx.hstack(rx.icon("external_link", size=14), rx.text("Open run details", size="2"),
                                       spacing="1", align="center"),
                             href="/runs/" + S.test_run_id, id="open-run-detail"),

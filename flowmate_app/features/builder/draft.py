@@ -96,6 +96,10 @@ class StepDraft:
     when: str = ""
     retry: dict[str, str] = field(default_factory=dict)
     timeout_s: str = ""
+    # Config keys the loaded definition set explicitly: a switch or select still showing its
+    # default is only written back when it was written before (so opening and saving a workflow
+    # never adds keys to it).
+    present: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -131,6 +135,7 @@ def step_from_definition(step: dict[str, Any], catalogue: dict[str, ActionInfo] 
     catalogue = catalogue if catalogue is not None else action_catalogue()
     info = catalogue.get(step.get("action", ""))
     config = dict(step.get("config") or {})
+    present = list(config)
     values: dict[str, str] = {}
     if info is not None:
         for spec in info.fields:
@@ -139,7 +144,7 @@ def step_from_definition(step: dict[str, Any], catalogue: dict[str, ActionInfo] 
     return StepDraft(
         uid=_uid(), key=str(step.get("key", "")), action=str(step.get("action", "")), name=str(step.get("name") or ""),
         values=values, extra=config, when=str(step.get("when") or ""), retry=retry,
-        timeout_s=_num(step.get("timeout_s")),
+        timeout_s=_num(step.get("timeout_s")), present=present,
     )
 
 
@@ -177,6 +182,8 @@ def step_to_definition(step: StepDraft, index: int, info: ActionInfo | None) -> 
                 value = from_raw(spec, raw)
             except FieldError as exc:
                 errors[f"{prefix}.config.{spec.name}"] = str(exc)
+                continue
+            if spec.kind in ("bool", "enum") and raw == initial_raw(spec) and spec.name not in step.present:
                 continue
             if value is not MISSING:
                 config[spec.name] = value
@@ -219,7 +226,10 @@ def trigger_to_definition(draft: Draft) -> dict[str, Any]:
                 auth["password"] = draft.auth_password
         elif draft.auth_type == "hmac" and draft.auth_secret:
             auth["secret"] = draft.auth_secret
-        return {"type": "webhook", "config": {"methods": list(draft.webhook_methods) or ["POST"], "auth": auth}}
+        config: dict[str, Any] = {"methods": list(draft.webhook_methods) or ["POST"]}
+        if draft.auth_type != "none":
+            config["auth"] = auth
+        return {"type": "webhook", "config": config}
     if draft.trigger_type == "cron":
         return {"type": "cron", "config": {"expression": " ".join(draft.cron_expression.split())}}
     return {"type": "manual", "config": {}}

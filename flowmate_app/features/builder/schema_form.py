@@ -185,7 +185,7 @@ def from_raw(spec: FieldSpec, raw: str) -> Any:
     text = raw if spec.kind in ("textarea", "text", "password") else raw.strip()
     if text == "" or (spec.kind != "bool" and not text.strip()):
         return _MISSING
-    if has_expression(text) and spec.kind not in ("json", "any"):
+    if has_expression(text) and spec.kind not in ("json", "any", "list"):
         return text
     if spec.kind == "bool":
         return text.strip().lower() in ("true", "1", "yes", "on")
@@ -215,6 +215,8 @@ def from_raw(spec: FieldSpec, raw: str) -> Any:
             try:
                 return json.loads(text)
             except ValueError as exc:
+                if has_expression(text) and not text.startswith(("{\"", "[")):
+                    return text  # "{{ trigger.body.amount > 100 }}" is an expression, not broken JSON
                 raise FieldError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
         return text
     return text

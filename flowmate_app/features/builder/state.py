@@ -20,12 +20,12 @@ from flowmate_app.auth import AuthState
 from flowmate_app.features.builder import draft as d
 from flowmate_app.features.builder.views import (
     ActionOption,
+    RunStepView,
     StepView,
-    TestStepView,
     action_options,
     friendly,
+    run_step_views,
     step_views,
-    test_step_views,
     unplaced_errors,
 )
 
@@ -142,7 +142,7 @@ class BuilderState(AuthState):
     test_run_id: str = ""
     test_status: str = ""
     test_error: str = ""
-    test_steps: list[TestStepView] = []
+    test_steps: list[RunStepView] = []
     test_busy: bool = False
 
     _draft: d.Draft | None = None
@@ -546,7 +546,7 @@ class BuilderState(AuthState):
             self.test_error = str(exc)
             return None
         self.test_run_id, self.test_status, self.test_error = run_id, "queued", ""
-        self.test_steps = [TestStepView(key=s.key, title=s.title, status="pending") for s in self.steps]
+        self.test_steps = [RunStepView(key=s.key, title=s.title, status="pending") for s in self.steps]
         self.test_busy = True
         return BuilderState.watch_test_run
 
@@ -572,7 +572,7 @@ class BuilderState(AuthState):
                     return  # a newer test run took over
                 self.test_status = run["status"]
                 self.test_error = run.get("error") or ""
-                self.test_steps = test_step_views(run, self._catalogue())
+                self.test_steps = run_step_views(run, self._catalogue())
                 self._outputs = {s["key"]: s["output"] for s in run["steps"] if s.get("output") is not None}
                 if run["status"] in FINISHED:
                     self.test_busy = False

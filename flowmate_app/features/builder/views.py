@@ -84,7 +84,7 @@ class ActionOption:
 
 
 @dataclass
-class TestStepView:
+class RunStepView:
     key: str
     title: str
     status: str
@@ -237,11 +237,11 @@ def _duration(ms: Any) -> str:
     return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
-def test_step_views(run: dict[str, Any], catalogue: dict[str, ActionInfo] | None = None) -> list[TestStepView]:
+def run_step_views(run: dict[str, Any], catalogue: dict[str, ActionInfo] | None = None) -> list[RunStepView]:
     """The live test panel's rows, from ``engine.services.runs.run_public``."""
     titles = {name: info.title for name, info in (catalogue or {}).items()}
     return [
-        TestStepView(
+        RunStepView(
             key=s["key"], title=s.get("name") or titles.get(s["action"], s["action"]), status=s["status"],
             attempts=s.get("attempts") or 0,
             duration=_duration(s.get("duration_ms")), input_json=_pretty(s.get("input")),
@@ -251,4 +251,4 @@ def test_step_views(run: dict[str, Any], catalogue: dict[str, ActionInfo] | None
     ]
 
 
-__all__ = ["RETRY_FIELDS", "ActionOption", "FieldView", "StepView", "TestStepView", "step_views", "test_step_views"]
+__all__ = ["RETRY_FIELDS", "ActionOption", "FieldView", "StepView", "RunStepView", "step_views", "run_step_views"]
