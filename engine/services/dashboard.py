@@ -99,11 +99,11 @@ def summary(session: Session, actor: Actor, now: datetime | None = None) -> dict
         select(Run.workflow_id, func.count().label("n")).where(*in_week)
         .group_by(Run.workflow_id).order_by(func.count().desc()).limit(5)
     ).all()
-    names = {}
-    if top:
+    wanted = {w for w, _ in top} | {r.workflow_id for r in failed_recent}
+    names: dict[str, str] = {}
+    if wanted:
         names = dict(session.exec(
-            select(Workflow.id, Workflow.name).where(Workflow.workspace_id == ws,
-                                                     Workflow.id.in_([w for w, _ in top]))
+            select(Workflow.id, Workflow.name).where(Workflow.workspace_id == ws, Workflow.id.in_(wanted))
         ).all())
     top_failed = dict(session.exec(
         select(Run.workflow_id, func.count()).where(*in_week, Run.status == RunStatus.failed.value,
@@ -134,7 +134,8 @@ def summary(session: Session, actor: Actor, now: datetime | None = None) -> dict
         "duration_sample": len(ms),
         "chart": chart,
         "failed_recent": [
-            {"id": r.id, "workflow_id": r.workflow_id, "workflow_name": (r.definition or {}).get("name") or "",
+            {"id": r.id, "workflow_id": r.workflow_id,
+             "workflow_name": names.get(r.workflow_id) or (r.definition or {}).get("name") or "",
              "error": (r.error or "")[:300], "created_at": as_aware(r.created_at).isoformat()}
             for r in failed_recent
         ],

@@ -101,13 +101,21 @@ def nav_links(active: str) -> rx.Component:
 
 
 def sidebar(active: str) -> rx.Component:
-    """Fixed left column on desktop and tablet."""
+    """Fixed left column on desktop and tablet.
+
+    The outer box stretches to the page's full height (background and border all the way down);
+    the inner column sticks to the viewport so the navigation stays in view while scrolling.
+    """
+    return rx.box(sidebar_column(active), display=DESKTOP_ONLY, border_right=f"1px solid {rx.color('gray', 5)}",
+                  background=rx.color("gray", 2), id="sidebar")
+
+
+def sidebar_column(active: str) -> rx.Component:
     return rx.vstack(
         rx.box(brand(), padding_x="0.75rem", padding_y="0.25rem"),
         nav_links(active),
         rx.spacer(),
         rx.text("FlowMate 0.1", size="1", color=rx.color("gray", 9), padding_x="0.75rem"),
-        display=DESKTOP_ONLY,
         width=SIDEBAR_WIDTH,
         min_width=SIDEBAR_WIDTH,
         height="100vh",
@@ -115,9 +123,6 @@ def sidebar(active: str) -> rx.Component:
         top="0",
         padding="1rem 0.75rem",
         spacing="5",
-        border_right=f"1px solid {rx.color('gray', 5)}",
-        background=rx.color("gray", 2),
-        id="sidebar",
     )
 
 

@@ -223,7 +223,7 @@ def test_screenshots_of_every_main_page(browser: Browser, app_server, owner_work
     if scheme == "dark":
         page.get_by_role("button", name="Toggle dark mode").click()
         expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
-    screenshot(page, f"login-{size}-{scheme}")
+    screenshot(page, f"page-login-{size}-{scheme}")
     log_in(page, app_server.base_url, owner_workspace["email"], PASSWORD)
     for name, path, heading in PAGES:
         page.goto(f"/runs/{owner_workspace['failed_run_id']}" if path == "RUN" else path)
@@ -233,6 +233,6 @@ def test_screenshots_of_every_main_page(browser: Browser, app_server, owner_work
             expect(page.locator(".step-card").first).to_be_visible()
         page.locator(".loading-state").first.wait_for(state="detached", timeout=10_000)
         page.wait_for_timeout(400)  # let charts finish their first layout
-        screenshot(page, f"{name}-{size}-{scheme}")
+        screenshot(page, f"page-{name}-{size}-{scheme}")
     assert errors == []
     context.close()

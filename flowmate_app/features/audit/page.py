@@ -35,7 +35,7 @@ def filters() -> rx.Component:
             spacing="1",
             width=rx.breakpoints(initial="100%", sm="14rem"),
         ),
-        gap="3",
+        spacing="3",
         wrap="wrap",
         direction=rx.breakpoints(initial="column", sm="row"),
         width="100%",

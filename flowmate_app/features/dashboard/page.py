@@ -179,7 +179,7 @@ def top_row(wf: rx.Var) -> rx.Component:
         rx.hstack(
             rx.link(wf["name"], href="/workflows/" + wf["id"], size="2", weight="medium", trim="both",
                     overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
-            rx.text(wf["runs"] + " runs", size="1", color=rx.color("gray", 11), white_space="nowrap"),
+            rx.text(wf["runs"], size="1", color=rx.color("gray", 11), white_space="nowrap"),
             justify="between",
             width="100%",
             spacing="2",

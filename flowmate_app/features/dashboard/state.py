@@ -76,7 +76,8 @@ class DashboardState(AuthState):
             for r in data["failed_recent"]
         ]
         self.top_workflows = [
-            {"id": w["id"], "name": w["name"], "runs": str(w["runs"]), "failed": str(w["failed"]),
+            {"id": w["id"], "name": w["name"], "runs": f"{w['runs']} run" + ("" if w["runs"] == 1 else "s"),
+             "failed": str(w["failed"]),
              "share": f"{round(100 * w['runs'] / max(1, data['runs_week']))}%"}
             for w in data["top_workflows"]
         ]

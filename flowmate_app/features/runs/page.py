@@ -52,7 +52,7 @@ def filters() -> rx.Component:
                       id="filter-range"),
         rx.cond(S.filtered, rx.button("Clear filters", variant="ghost", size="2", on_click=S.clear_filters,
                                       align_self="end", margin_bottom="0.25rem")),
-        gap="3",
+        spacing="3",
         wrap="wrap",
         direction=rx.breakpoints(initial="column", sm="row"),
         width="100%",
