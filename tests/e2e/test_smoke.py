@@ -97,4 +97,4 @@ def test_every_sidebar_link_opens_its_page(page: Page) -> None:
 def test_rest_api_served_beside_the_ui(page: Page) -> None:
     response = page.request.get("/api/health")
     assert response.ok
-    assert response.json() == {"status": "ok"}
+    assert response.json()["status"] == "ok"

@@ -177,7 +177,7 @@ def attention_panel() -> rx.Component:
 def top_row(wf: rx.Var) -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.link(wf["name"], href="/workflows/" + wf["id"], size="2", weight="medium", trim="both",
+            rx.link(wf["name"], href="/workflows/" + wf["id"], size="2", weight="medium", line_height="1.5",
                     overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
             rx.text(wf["runs"], size="1", color=rx.color("gray", 11), white_space="nowrap"),
             justify="between",
@@ -266,7 +266,7 @@ def dashboard_page() -> rx.Component:
                                 rx.text("Workflows", size="2", weight="medium", color=rx.color("gray", 11)),
                                 rx.text(S.workflows_enabled.to_string() + " of " + S.workflows_total.to_string()
                                         + " enabled", size="4", weight="bold"),
-                                rx.text(S.connections.to_string() + " connections", size="2",
+                                rx.text(S.connections.to_string() + rx.cond(S.connections == 1, " connection", " connections"), size="2",
                                         color=rx.color("gray", 11)),
                                 rx.link("Manage workflows", href="/workflows", size="2"),
                                 spacing="2",
