@@ -266,7 +266,8 @@ def dashboard_page() -> rx.Component:
                                 rx.text("Workflows", size="2", weight="medium", color=rx.color("gray", 11)),
                                 rx.text(S.workflows_enabled.to_string() + " of " + S.workflows_total.to_string()
                                         + " enabled", size="4", weight="bold"),
-                                rx.text(S.connections.to_string() + rx.cond(S.connections == 1, " connection", " connections"), size="2",
+                                rx.text(S.connections.to_string()
+                                        + rx.cond(S.connections == 1, " connection", " connections"), size="2",
                                         color=rx.color("gray", 11)),
                                 rx.link("Manage workflows", href="/workflows", size="2"),
                                 spacing="2",
