@@ -203,7 +203,7 @@ class Executor:
         HELD.add(run_id)
         bound = log.bind(run_id=run_id, workflow_id=claimed["workflow_id"], workspace_id=claimed["workspace_id"])
         try:
-            return self._loop().run_until_complete(self._execute(claimed, bound))
+            return self._run_coroutine(claimed, bound)
         except LeaseLost:
             bound.info("run.lease_lost")
             return Outcome(status="lease-lost")
@@ -213,6 +213,21 @@ class Executor:
             return Outcome(status="failed", error=str(exc))
         finally:
             HELD.discard(run_id)
+
+    def _run_coroutine(self, claimed: dict[str, Any], bound: Any) -> Outcome:
+        """Run the async step loop on this thread's own event loop.
+
+        Worker threads have no loop of their own; a caller that is itself inside a running loop
+        (an async web handler, Playwright's sync API) gets the run executed on a helper thread.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop().run_until_complete(self._execute(claimed, bound))
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(lambda: self._loop().run_until_complete(self._execute(claimed, bound))).result()
 
     def _loop(self) -> asyncio.AbstractEventLoop:
         loop = getattr(self._loops, "loop", None)

@@ -158,3 +158,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Playwright's sync API keeps an asyncio loop running in the main thread while its session
+    browser is open; plain tests that call ``asyncio.run`` must not run inside that window.
+    """
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
