@@ -33,14 +33,16 @@ def test_app_compiles_dry_run() -> None:
     app._compile(dry_run=True, use_rich=False)
 
 
-def test_api_routes_mounted() -> None:
+def test_api_routes_mounted(sqlite_db: str) -> None:
     from fastapi.testclient import TestClient
 
+    from engine.queue import start_embedded_worker
     from flowmate_app.api import build_api
 
+    start_embedded_worker(threads=1)
     response = TestClient(build_api()).get("/api/health")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ok"
 
 
 def test_lifespan_hook_registered() -> None:
