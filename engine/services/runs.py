@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from engine.db import as_aware, session_scope, utcnow
 from engine.errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
 from engine.models import Role, Run, RunStatus, StepRun, StepStatus, Trigger, Workflow, Workspace
-from engine.services import audit
+from engine.services import audit, hook_cache
 from engine.services.actor import Actor
 from engine.services.pagination import clamp_limit, decode_cursor, encode_cursor
 from engine.services.usage import runs_this_month
@@ -314,9 +314,16 @@ def find_webhook(token: str) -> dict[str, Any] | None:
         .select_from(triggers_t.join(workflows_t, workflows_t.c.id == triggers_t.c.workflow_id))
         .where(triggers_t.c.webhook_token == token, triggers_t.c.type == "webhook")
     )
+    cached = hook_cache.get(token)
+    if cached is not None:
+        return cached
     with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         row = conn.execute(stmt).mappings().first()
-    return dict(row) if row else None
+    if row is None:
+        return None
+    facts = dict(row)
+    hook_cache.put(token, facts)
+    return facts
 
 
 def create_webhook_run(hook: dict[str, Any], payload: dict[str, Any], *, idempotency_key: str | None = None,

@@ -18,7 +18,7 @@ from engine.db import as_aware, utcnow
 from engine.definition import WorkflowDefinition, validate_definition
 from engine.errors import NotFound, ValidationFailed
 from engine.models import Role, Run, Step, StepRun, Trigger, Workflow
-from engine.services import audit
+from engine.services import audit, hook_cache
 from engine.services.actor import Actor
 from engine.services.pagination import clamp_limit, decode_cursor, encode_cursor
 from engine.triggers.cron import next_fire_times
@@ -132,6 +132,7 @@ def update_workflow(session: Session, actor: Actor, workflow_id: str, raw: Any,
     wf.updated_at = utcnow()
     session.add(wf)
     session.flush()
+    hook_cache.forget()
     audit.record(session, actor, "workflow.update", "workflow", wf.id,
                  {"before": before, "after": {"name": wf.name, "version": wf.version}})
     return wf
@@ -147,6 +148,7 @@ def set_enabled(session: Session, actor: Actor, workflow_id: str, enabled: bool)
     if trigger is not None and trigger.type == "cron":
         trigger.next_fire_at = next_fire_times(trigger.config["expression"], wf.timezone, utcnow())[0]
         session.add(trigger)
+    hook_cache.forget()
     audit.record(session, actor, "workflow.enable" if enabled else "workflow.disable", "workflow", wf.id,
                  {"enabled": enabled})
     return wf
@@ -162,6 +164,7 @@ def delete_workflow(session: Session, actor: Actor, workflow_id: str) -> None:
     session.exec(delete(Step).where(Step.workflow_id == wf.id))  # type: ignore[call-overload]
     session.exec(delete(Trigger).where(Trigger.workflow_id == wf.id))  # type: ignore[call-overload]
     session.delete(wf)
+    hook_cache.forget()
     audit.record(session, actor, "workflow.delete", "workflow", wf.id, {"name": wf.name})
 
 
