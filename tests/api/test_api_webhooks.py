@@ -87,8 +87,9 @@ def test_get_and_put_only_when_configured(api) -> None:
 def test_unknown_token_and_disabled_workflow_are_404(api) -> None:
     assert api.client.post("/hooks/does-not-exist", json={}).status_code == 404
     wf = api.create_workflow()
+    assert api.client.post(wf["webhook_path"], json={}).status_code == 202  # the lookup is now memoised
     assert api.post(f"/api/v1/workflows/{wf['id']}/disable").status_code == 200
-    r = api.client.post(wf["webhook_path"], json={})
+    r = api.client.post(wf["webhook_path"], json={})  # ...and disabling takes effect at once
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
 
