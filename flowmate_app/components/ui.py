@@ -118,6 +118,12 @@ def error_callout(message: rx.Var | str, on_retry: Any = None) -> rx.Component:
     )
 
 
+def form_error(message: rx.Var, id: str) -> rx.Component:
+    """A form's error line (shown only when ``message`` is set), announced to screen readers."""
+    return rx.cond(message != "", rx.callout(message, icon="triangle_alert", color_scheme="red", size="1",
+                                             width="100%", role="alert", id=id))
+
+
 def list_states(loading: rx.Var, error: rx.Var, empty: rx.Var, on_retry: Any, empty_view: rx.Component,
                 content: rx.Component, skeleton_rows: int = 4) -> rx.Component:
     """Choose between the loading, error, empty and normal view of a list."""
@@ -128,18 +134,53 @@ def list_states(loading: rx.Var, error: rx.Var, empty: rx.Var, on_retry: Any, em
     )
 
 
-def confirm_dialog(trigger: rx.Component, title: str | rx.Var, description: str | rx.Var, on_confirm: Any,
-                   confirm_label: str = "Delete", colour: str = "red") -> rx.Component:
-    """An alert dialog in front of a destructive action; Cancel has focus, Escape closes it."""
+def filter_select(label: str, value: rx.Var, on_change: Any, items: list[tuple[str, str]] | None = None,
+                  dynamic: rx.Var | None = None, id: str = "") -> rx.Component:
+    """A labelled select of a filter bar: fixed ``items`` (value, text) and/or ``dynamic`` rows (id, name)."""
+    return rx.vstack(
+        rx.text(label, size="1", weight="medium", color=rx.color("gray", 11), as_="label", html_for=id),
+        rx.select.root(
+            rx.select.trigger(width="100%", id=id, aria_label=label),
+            rx.select.content(
+                *[rx.select.item(text, value=val) for val, text in (items or [])],
+                *([rx.foreach(dynamic, lambda w: rx.select.item(w["name"], value=w["id"]))] if dynamic is not None
+                  else []),
+            ),
+            value=value,
+            on_change=on_change,
+        ),
+        spacing="1",
+        width=rx.breakpoints(initial="100%", sm="12rem"),
+    )
+
+
+def filter_bar(*fields: rx.Component) -> rx.Component:
+    """The row of filters above a list (stacked on narrow screens)."""
+    return rx.flex(
+        *fields,
+        spacing="3",
+        wrap="wrap",
+        direction=rx.breakpoints(initial="column", sm="row"),
+        width="100%",
+        margin_bottom="1rem",
+    )
+
+
+def confirm_dialog(title: str, *description: str | rx.Var, confirm_label: str, on_confirm: Any, open: rx.Var,
+                   on_open_change: Any) -> rx.Component:
+    """An alert dialog in front of a destructive action; Cancel has focus, Escape closes it.
+
+    The state owns whether it is open (``open`` / ``on_open_change``), so a row's button can open
+    it for that row; ``description`` is the text, in parts (strings and vars).
+    """
     return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(trigger),
         rx.alert_dialog.content(
             rx.alert_dialog.title(title),
-            rx.alert_dialog.description(description, size="2"),
+            rx.alert_dialog.description(rx.text(*description, size="2")),
             rx.flex(
                 rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
                 rx.alert_dialog.action(
-                    rx.button(confirm_label, color_scheme=colour, on_click=on_confirm, class_name="confirm-action"),
+                    rx.button(confirm_label, color_scheme="red", on_click=on_confirm, class_name="confirm-action"),
                 ),
                 spacing="3",
                 justify="end",
@@ -147,6 +188,8 @@ def confirm_dialog(trigger: rx.Component, title: str | rx.Var, description: str 
             ),
             max_width="28rem",
         ),
+        open=open,
+        on_open_change=on_open_change,
     )
 
 

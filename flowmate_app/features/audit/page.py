@@ -5,29 +5,16 @@ from __future__ import annotations
 import reflex as rx
 
 from flowmate_app.components.layout import layout, page_heading
-from flowmate_app.components.ui import empty_state, json_view, list_states
+from flowmate_app.components.ui import empty_state, filter_bar, filter_select, json_view, list_states
 from flowmate_app.features.audit.state import AREAS, RANGES
 from flowmate_app.features.audit.state import AuditState as S
 
 
-def _select(label: str, value, on_change, items: list[tuple[str, str]], id: str) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="1", weight="medium", color=rx.color("gray", 11), as_="label", html_for=id),
-        rx.select.root(
-            rx.select.trigger(width="100%", id=id, aria_label=label),
-            rx.select.content(*[rx.select.item(t, value=v) for v, t in items]),
-            value=value,
-            on_change=on_change,
-        ),
-        spacing="1",
-        width=rx.breakpoints(initial="100%", sm="12rem"),
-    )
-
-
 def filters() -> rx.Component:
-    return rx.flex(
-        _select("Area", S.filter_area, S.set_filter_area, list(AREAS.items()), "audit-area"),
-        _select("Time", S.filter_range, S.set_filter_range, [(k, v[0]) for k, v in RANGES.items()], "audit-range"),
+    return filter_bar(
+        filter_select("Area", S.filter_area, S.set_filter_area, list(AREAS.items()), id="audit-area"),
+        filter_select("Time", S.filter_range, S.set_filter_range, [(k, v[0]) for k, v in RANGES.items()],
+                      id="audit-range"),
         rx.vstack(
             rx.text("Who", size="1", weight="medium", color=rx.color("gray", 11), as_="label", html_for="audit-who"),
             rx.input(id="audit-who", placeholder="email or token", value=S.filter_who,
@@ -35,11 +22,6 @@ def filters() -> rx.Component:
             spacing="1",
             width=rx.breakpoints(initial="100%", sm="14rem"),
         ),
-        spacing="3",
-        wrap="wrap",
-        direction=rx.breakpoints(initial="column", sm="row"),
-        width="100%",
-        margin_bottom="1rem",
     )
 
 

@@ -6,7 +6,7 @@ import reflex as rx
 
 from flowmate_app.auth import AuthState
 from flowmate_app.components.layout import layout, page_heading
-from flowmate_app.components.ui import empty_state, list_states, viewer_notice
+from flowmate_app.components.ui import confirm_dialog, empty_state, form_error, list_states, viewer_notice
 from flowmate_app.features.connections.state import ConnectionsState as S
 
 
@@ -87,9 +87,7 @@ def form_dialog() -> rx.Component:
                         width="100%",
                     ),
                     rx.foreach(S.form_fields, form_field),
-                    rx.cond(S.form_error != "", rx.callout(S.form_error, icon="triangle_alert", color_scheme="red",
-                                                           size="1", width="100%", role="alert",
-                                                           id="connection-error")),
+                    form_error(S.form_error, "connection-error"),
                     rx.flex(
                         rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
                         rx.button("Save connection", type="submit", loading=S.saving, id="connection-save"),
@@ -112,25 +110,10 @@ def form_dialog() -> rx.Component:
 
 
 def delete_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete connection?"),
-            rx.alert_dialog.description(
-                rx.text("Steps that use “", S.confirm_name, "” will fail until you pick another connection.",
-                        size="2"),
-            ),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button("Delete connection", color_scheme="red", on_click=S.delete_confirmed,
-                                                 class_name="confirm-action")),
-                spacing="3",
-                justify="end",
-                margin_top="1rem",
-            ),
-            max_width="28rem",
-        ),
-        open=S.confirm_open,
-        on_open_change=S.set_confirm_open,
+    return confirm_dialog(
+        "Delete connection?", "Steps that use “", S.confirm_name, "” will fail until you pick another connection.",
+        confirm_label="Delete connection", on_confirm=S.delete_confirmed,
+        open=S.confirm_open, on_open_change=S.set_confirm_open,
     )
 
 

@@ -11,12 +11,15 @@ import asyncio
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
 from engine.db import session_scope
 from engine.errors import FlowMateError, ValidationFailed
 from engine.services import connections as svc
+from engine.services.actor import Actor
 from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_ago
+from flowmate_app.state_helpers import ConfirmDeleteMixin
 
 CHOICES: dict[str, list[str]] = {
     "auth_type": ["none", "bearer", "basic", "header"],
@@ -44,7 +47,7 @@ def _label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " ").capitalize())
 
 
-class ConnectionsState(AuthState):
+class ConnectionsState(ConfirmDeleteMixin, AuthState):
     loading: bool = True
     load_error: str = ""
     rows: list[dict[str, str]] = []
@@ -59,13 +62,10 @@ class ConnectionsState(AuthState):
     form_field_errors: dict[str, str] = {}
     saving: bool = False
 
-    # Test and delete.
+    # Test (delete: ConfirmDeleteMixin).
     testing_id: str = ""
     test_results: dict[str, str] = {}
     test_ok: dict[str, str] = {}
-    confirm_open: bool = False
-    confirm_id: str = ""
-    confirm_name: str = ""
 
     @rx.var
     def type_options(self) -> list[dict[str, str]]:
@@ -221,24 +221,9 @@ class ConnectionsState(AuthState):
             self.test_results = {**self.test_results, connection_id: message[:300]}
             self.test_ok = {**self.test_ok, connection_id: "true" if ok else ""}
 
-    @rx.event
-    def ask_delete(self, connection_id: str, name: str) -> None:
-        self.confirm_id, self.confirm_name, self.confirm_open = connection_id, name, True
+    def _delete(self, session: Session, actor: Actor, item_id: str) -> None:
+        svc.delete_connection(session, actor, item_id)
 
-    @rx.event
-    def set_confirm_open(self, value: bool) -> None:
-        self.confirm_open = value
-
-    @rx.event
-    def delete_confirmed(self) -> Any:
-        actor = self.actor()
-        self.confirm_open = False
-        if actor is None or not self.confirm_id:
-            return None
-        try:
-            with session_scope() as session:
-                svc.delete_connection(session, actor, self.confirm_id)
-        except FlowMateError as exc:
-            return rx.toast.error(error_text(exc))
+    def _deleted(self) -> Any:
         self.load()
         return rx.toast.success(f"Deleted “{self.confirm_name}”")

@@ -9,6 +9,8 @@ from flowmate_app.components.layout import layout, page_heading
 from flowmate_app.components.ui import (
     empty_state,
     error_callout,
+    filter_bar,
+    filter_select,
     json_view,
     list_states,
     live_poll,
@@ -23,27 +25,8 @@ D = RunDetailState
 # ------------------------------------------------------------------------------------ list
 
 
-def filter_select(label: str, value: rx.Var, on_change, items: list[tuple[str, str]] | None = None,
-                  dynamic: rx.Var | None = None, id: str = "") -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="1", weight="medium", color=rx.color("gray", 11), as_="label", html_for=id),
-        rx.select.root(
-            rx.select.trigger(width="100%", id=id, aria_label=label),
-            rx.select.content(
-                *[rx.select.item(text, value=val) for val, text in (items or [])],
-                *([rx.foreach(dynamic, lambda w: rx.select.item(w["name"], value=w["id"]))] if dynamic is not None
-                  else []),
-            ),
-            value=value,
-            on_change=on_change,
-        ),
-        spacing="1",
-        width=rx.breakpoints(initial="100%", sm="12rem"),
-    )
-
-
 def filters() -> rx.Component:
-    return rx.flex(
+    return filter_bar(
         filter_select("Workflow", S.filter_workflow, S.set_filter_workflow, [("all", "All workflows")],
                       dynamic=S.workflow_options, id="filter-workflow"),
         filter_select("Status", S.filter_status, S.set_filter_status,
@@ -52,11 +35,6 @@ def filters() -> rx.Component:
                       id="filter-range"),
         rx.cond(S.filtered, rx.button("Clear filters", variant="ghost", size="2", on_click=S.clear_filters,
                                       align_self="end", margin_bottom="0.25rem")),
-        spacing="3",
-        wrap="wrap",
-        direction=rx.breakpoints(initial="column", sm="row"),
-        width="100%",
-        margin_bottom="1rem",
     )
 
 

@@ -6,7 +6,14 @@ import reflex as rx
 
 from flowmate_app.auth import AuthState
 from flowmate_app.components.layout import layout, page_heading
-from flowmate_app.components.ui import error_callout, list_states, loading_rows, section_card
+from flowmate_app.components.ui import (
+    confirm_dialog,
+    error_callout,
+    form_error,
+    list_states,
+    loading_rows,
+    section_card,
+)
 from flowmate_app.features.settings.state import MembersState as M
 from flowmate_app.features.settings.state import SettingsState as S
 
@@ -151,7 +158,7 @@ def member_row(m: rx.Var) -> rx.Component:
             rx.cond(
                 AuthState.is_admin & (m["is_you"] == ""),
                 rx.icon_button(rx.icon("user_minus", size=14), variant="soft", color_scheme="red",
-                               aria_label="Remove " + m["email"], on_click=M.ask_remove(m["user_id"], m["email"])),
+                               aria_label="Remove " + m["email"], on_click=M.ask_delete(m["user_id"], m["email"])),
             ),
             spacing="2",
             align="center",
@@ -190,29 +197,15 @@ def add_member_form() -> rx.Component:
             width="100%",
         ),
         rx.text(M.role_help[M.add_role], size="1", color=rx.color("gray", 10)),
-        rx.cond(M.add_error != "", rx.callout(M.add_error, icon="triangle_alert", color_scheme="red", size="1",
-                                              width="100%", role="alert", id="member-error")),
+        form_error(M.add_error, "member-error"),
     )
 
 
 def remove_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Remove member?"),
-            rx.alert_dialog.description(rx.text(M.confirm_email, " loses access to this workspace. Their account "
-                                                "stays; you can add them again later.", size="2")),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(rx.button("Remove", color_scheme="red", on_click=M.remove_confirmed,
-                                                 class_name="confirm-action")),
-                spacing="3",
-                justify="end",
-                margin_top="1rem",
-            ),
-            max_width="28rem",
-        ),
-        open=M.confirm_open,
-        on_open_change=M.set_confirm_open,
+    return confirm_dialog(
+        "Remove member?", M.confirm_name, " loses access to this workspace. Their account stays; you can add them "
+        "again later.",
+        confirm_label="Remove", on_confirm=M.delete_confirmed, open=M.confirm_open, on_open_change=M.set_confirm_open,
     )
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
 from engine.db import session_scope
 from engine.errors import FlowMateError, ValidationFailed
 from engine.services import workspaces as svc
+from engine.services.actor import Actor
 from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_time
+from flowmate_app.state_helpers import ConfirmDeleteMixin
 
 COMMON_TIMEZONES = [
     "Australia/Sydney", "Australia/Melbourne", "Australia/Brisbane", "Australia/Adelaide", "Australia/Darwin",
@@ -97,16 +100,14 @@ class SettingsState(AuthState):
         return rx.toast.success("Settings saved")
 
 
-class MembersState(AuthState):
+class MembersState(ConfirmDeleteMixin, AuthState):
     members_loading: bool = True
     members_error: str = ""
     members: list[dict[str, str]] = []
     add_error: str = ""
     add_role: str = "editor"
     adding: bool = False
-    confirm_open: bool = False
-    confirm_id: str = ""
-    confirm_email: str = ""
+    # Removing a member: ConfirmDeleteMixin (confirm_name holds the email).
 
     @rx.var
     def role_help(self) -> dict[str, str]:
@@ -176,24 +177,9 @@ class MembersState(AuthState):
         self._load_identity()
         return rx.toast.success(f"Role changed to {role}")
 
-    @rx.event
-    def ask_remove(self, user_id: str, email: str) -> None:
-        self.confirm_id, self.confirm_email, self.confirm_open = user_id, email, True
+    def _delete(self, session: Session, actor: Actor, item_id: str) -> None:
+        svc.remove_member(session, actor, item_id)
 
-    @rx.event
-    def set_confirm_open(self, value: bool) -> None:
-        self.confirm_open = value
-
-    @rx.event
-    def remove_confirmed(self) -> Any:
-        actor = self.actor()
-        self.confirm_open = False
-        if actor is None or not self.confirm_id:
-            return None
-        try:
-            with session_scope() as session:
-                svc.remove_member(session, actor, self.confirm_id)
-        except FlowMateError as exc:
-            return rx.toast.error(error_text(exc))
+    def _deleted(self) -> Any:
         self.load()
-        return rx.toast.success(f"Removed {self.confirm_email}")
+        return rx.toast.success(f"Removed {self.confirm_name}")

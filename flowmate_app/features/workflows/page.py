@@ -6,7 +6,14 @@ import reflex as rx
 
 from flowmate_app.auth import AuthState
 from flowmate_app.components.layout import layout, page_heading
-from flowmate_app.components.ui import empty_state, list_states, live_poll, status_badge, viewer_notice
+from flowmate_app.components.ui import (
+    confirm_dialog,
+    empty_state,
+    list_states,
+    live_poll,
+    status_badge,
+    viewer_notice,
+)
 from flowmate_app.features.workflows.state import WorkflowsState as S
 
 UPLOAD_ID = "workflow-import-file"
@@ -179,27 +186,10 @@ def import_dialog() -> rx.Component:
 
 
 def delete_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete workflow?"),
-            rx.alert_dialog.description(
-                rx.text("“", S.confirm_name, "” and its whole run history will be deleted. This cannot be undone.",
-                        size="2"),
-            ),
-            rx.flex(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(
-                    rx.button("Delete workflow", color_scheme="red", on_click=S.delete_confirmed,
-                              class_name="confirm-action"),
-                ),
-                spacing="3",
-                justify="end",
-                margin_top="1rem",
-            ),
-            max_width="28rem",
-        ),
-        open=S.confirm_open,
-        on_open_change=S.set_confirm_open,
+    return confirm_dialog(
+        "Delete workflow?", "“", S.confirm_name, "” and its whole run history will be deleted. This cannot be undone.",
+        confirm_label="Delete workflow", on_confirm=S.delete_confirmed,
+        open=S.confirm_open, on_open_change=S.set_confirm_open,
     )
 
 

@@ -12,12 +12,15 @@ import re
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
 from engine.db import session_scope
 from engine.errors import FlowMateError, ValidationFailed
 from engine.services import dashboard, workflows
+from engine.services.actor import Actor
 from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_ago
+from flowmate_app.state_helpers import ConfirmDeleteMixin
 
 PAGE_SIZE = 25
 MAX_IMPORT_BYTES = 1_000_000
@@ -30,18 +33,13 @@ def _filename(name: str) -> str:
     return f"{slug}.flowmate.json"
 
 
-class WorkflowsState(AuthState):
+class WorkflowsState(ConfirmDeleteMixin, AuthState):
     loading: bool = True
     load_error: str = ""
     search: str = ""
     rows: list[dict[str, str]] = []
     next_cursor: str = ""
     loading_more: bool = False
-
-    # Delete confirmation.
-    confirm_open: bool = False
-    confirm_id: str = ""
-    confirm_name: str = ""
 
     # Import dialog.
     import_open: bool = False
@@ -164,25 +162,10 @@ class WorkflowsState(AuthState):
         self.load()
         return rx.toast.success("Workflow duplicated (switched off)." + note)
 
-    @rx.event
-    def ask_delete(self, workflow_id: str, name: str) -> None:
-        self.confirm_id, self.confirm_name, self.confirm_open = workflow_id, name, True
+    def _delete(self, session: Session, actor: Actor, item_id: str) -> None:
+        workflows.delete_workflow(session, actor, item_id)
 
-    @rx.event
-    def set_confirm_open(self, value: bool) -> None:
-        self.confirm_open = value
-
-    @rx.event
-    def delete_confirmed(self) -> Any:
-        actor = self.actor()
-        self.confirm_open = False
-        if actor is None or not self.confirm_id:
-            return None
-        try:
-            with session_scope() as session:
-                workflows.delete_workflow(session, actor, self.confirm_id)
-        except FlowMateError as exc:
-            return rx.toast.error(error_text(exc))
+    def _deleted(self) -> Any:
         self.rows = [r for r in self.rows if r["id"] != self.confirm_id]
         name, self.confirm_id = self.confirm_name, ""
         return rx.toast.success(f"Deleted “{name}”")
