@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from engine import metrics
@@ -47,6 +47,38 @@ steps_t = StepRun.__table__
 
 #: One id per process: lease owner for every run this process executes.
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+# The hot-path statements are built once: constructing them per call cost about a fifth of a
+# cheap run's CPU. Values arrive as bound parameters.
+_OURS = (runs_t.c.id == bindparam("rid"), runs_t.c.lease_owner == bindparam("owner"), runs_t.c.status == "running")
+_CLAIM = (
+    update(runs_t)
+    .where(
+        runs_t.c.id == bindparam("rid"),
+        or_(
+            runs_t.c.status == "queued",
+            and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at <= bindparam("due")),
+            and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < bindparam("now")),
+        ),
+    )
+    .values(
+        status="running", lease_owner=bindparam("owner"), lease_expires_at=bindparam("lease_until"),
+        attempt=runs_t.c.attempt + 1, next_attempt_at=None,
+        started_at=func.coalesce(runs_t.c.started_at, bindparam("first_start")),  # first start survives resumes
+    )
+    .returning(runs_t.c.id, runs_t.c.workspace_id, runs_t.c.workflow_id, runs_t.c.definition,
+               runs_t.c.trigger_payload, runs_t.c.attempt, runs_t.c.started_at, runs_t.c.trigger_type)
+)
+_GUARD = update(runs_t).where(*_OURS).values(lease_expires_at=bindparam("until"))
+_RELEASE = update(runs_t).where(*_OURS).values(
+    status=bindparam("new_status"), error=bindparam("err"), result=bindparam("res"),
+    finished_at=bindparam("finished"), next_attempt_at=bindparam("next_at"), lease_owner=None, lease_expires_at=None,
+)
+_PARK = update(runs_t).where(*_OURS).values(
+    status=RunStatus.waiting.value, next_attempt_at=bindparam("next_at"), lease_owner=None, lease_expires_at=None,
+)
+_STEP_INSERT = insert(steps_t)
 
 
 def worker_id() -> str:
@@ -166,27 +198,10 @@ class Executor:
 
     def claim(self, conn: Connection, run_id: str) -> dict[str, Any] | None:
         now = utcnow()
-        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        stmt = (
-            update(runs_t)
-            .where(
-                runs_t.c.id == run_id,
-                or_(
-                    runs_t.c.status == "queued",
-                    and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at <= now + timedelta(seconds=1)),
-                    and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < now),
-                ),
-            )
-            .values(
-                status="running", lease_owner=WORKER_ID, lease_expires_at=lease_until,
-                attempt=runs_t.c.attempt + 1, next_attempt_at=None,
-                # COALESCE keeps the first start time across resumes.
-                started_at=func.coalesce(runs_t.c.started_at, now),
-            )
-            .returning(runs_t.c.id, runs_t.c.workspace_id, runs_t.c.workflow_id, runs_t.c.definition,
-                       runs_t.c.trigger_payload, runs_t.c.attempt, runs_t.c.started_at, runs_t.c.trigger_type)
-        )
-        row = conn.execute(stmt).mappings().first()
+        row = conn.execute(_CLAIM, {
+            "rid": run_id, "due": now + timedelta(seconds=1), "now": now, "owner": WORKER_ID,
+            "lease_until": now + timedelta(seconds=self.settings.lease_seconds), "first_start": now,
+        }).mappings().first()
         return dict(row) if row else None
 
     # -- main entry -------------------------------------------------------------------------
@@ -386,12 +401,8 @@ class Executor:
 
     def _guard(self, conn: Connection, run_id: str) -> None:
         """Renew our lease; raise LeaseLost if the run is no longer ours (cancelled or taken)."""
-        result = conn.execute(
-            update(runs_t)
-            .where(runs_t.c.id == run_id, runs_t.c.lease_owner == WORKER_ID, runs_t.c.status == "running")
-            .values(lease_expires_at=utcnow() + timedelta(seconds=self.settings.lease_seconds))
-        )
-        if not result.rowcount:
+        until = utcnow() + timedelta(seconds=self.settings.lease_seconds)
+        if not conn.execute(_GUARD, {"rid": run_id, "owner": WORKER_ID, "until": until}).rowcount:
             raise LeaseLost(run_id)
 
     def _buffer(self) -> list[dict[str, Any]]:
@@ -404,7 +415,7 @@ class Executor:
         """Insert the buffered finished-step rows in one statement (inside the caller's transaction)."""
         buf = self._buffer()
         if buf:
-            conn.execute(insert(steps_t), buf)
+            conn.execute(_STEP_INSERT, buf)
             buf.clear()
 
     def _write_step(self, run_id: str, step: dict[str, Any], position: int, prior: dict[str, Any] | None, *,
@@ -446,7 +457,7 @@ class Executor:
                 conn.execute(update(steps_t).where(steps_t.c.run_id == run_id, steps_t.c.step_key == step["key"])
                              .values(**values))
             else:
-                conn.execute(insert(steps_t).values(**row))
+                conn.execute(_STEP_INSERT, row)
 
     def _skip_rest(self, conn: Connection, run_id: str, rest: list[dict[str, Any]], start: int) -> None:
         if not rest:
@@ -459,19 +470,17 @@ class Executor:
             for i, s in enumerate(rest) if s["key"] not in existing
         ]
         if rows:
-            conn.execute(insert(steps_t), rows)
+            conn.execute(_STEP_INSERT, rows)
 
     def _finish(self, run_id: str, status: RunStatus, *, error: str | None = None, result: str | None = None,
                 steps: int = 0, workspace_id: str | None = None,
                 skip: tuple[list[dict[str, Any]], int] | None = None) -> None:
         """Final transaction: buffered steps, skipped rest, run status and usage, all or nothing."""
         with get_engine().begin() as conn:
-            updated = conn.execute(
-                update(runs_t)
-                .where(runs_t.c.id == run_id, runs_t.c.lease_owner == WORKER_ID, runs_t.c.status == "running")
-                .values(status=status.value, error=error, result=result, finished_at=utcnow(),
-                        lease_owner=None, lease_expires_at=None)
-            ).rowcount
+            updated = conn.execute(_RELEASE, {
+                "rid": run_id, "owner": WORKER_ID, "new_status": status.value, "err": error, "res": result,
+                "finished": utcnow(), "next_at": None,
+            }).rowcount
             if not updated:
                 self._buffer().clear()
                 return
@@ -484,12 +493,9 @@ class Executor:
 
     def _park(self, run_id: str, wait_s: float, *, steps: int, workspace_id: str) -> None:
         with get_engine().begin() as conn:
-            updated = conn.execute(
-                update(runs_t)
-                .where(runs_t.c.id == run_id, runs_t.c.lease_owner == WORKER_ID, runs_t.c.status == "running")
-                .values(status=RunStatus.waiting.value, next_attempt_at=utcnow() + timedelta(seconds=wait_s),
-                        lease_owner=None, lease_expires_at=None)
-            ).rowcount
+            updated = conn.execute(_PARK, {
+                "rid": run_id, "owner": WORKER_ID, "next_at": utcnow() + timedelta(seconds=wait_s),
+            }).rowcount
             if not updated:
                 self._buffer().clear()
                 raise LeaseLost(run_id)
