@@ -52,7 +52,7 @@ def list_audit(
     """The workspace's audit trail, newest first, keyset-paginated; any member may read it.
 
     ``action`` matches exactly (``workflow.update``) or by prefix when it ends with a dot or
-    ``*`` (``workflow.`` / ``workflow.*``); ``actor_label`` is a substring match.
+    ``*`` (``workflow.`` / ``workflow.*``); ``actor_label`` is a case-insensitive substring match.
     """
     from sqlalchemy import or_
     from sqlmodel import select
@@ -71,7 +71,7 @@ def list_audit(
     if object_id:
         stmt = stmt.where(AuditLog.object_id == object_id)
     if actor_label:
-        stmt = stmt.where(AuditLog.actor.contains(actor_label))
+        stmt = stmt.where(AuditLog.actor.ilike(f"%{actor_label.strip()}%"))
     if since:
         stmt = stmt.where(AuditLog.created_at >= since)
     if until:

@@ -13,7 +13,7 @@ from engine.models import AuditLog, Role, Run
 from engine.services import dashboard, workflows, workspaces
 from engine.services.accounts import actor_for_user, create_user, create_workspace
 from engine.services.actor import Actor
-from engine.services.audit_views import list_audit_entries
+from engine.services.audit import list_audit
 from flowmate_app.auth import safe_next
 
 
@@ -73,13 +73,13 @@ def test_audit_list_is_scoped_filtered_and_paged(team: dict) -> None:
         for i in range(5):
             workflows.create_workflow(session, team["editor"], {"name": f"Mine {i}"})
     with session_scope() as session:
-        page = list_audit_entries(session, team["viewer"], action="workflow.", limit=3)
+        page = list_audit(session, team["viewer"], action="workflow.", limit=3)
         assert len(page["items"]) == 3 and page["next_cursor"]
-        rest = list_audit_entries(session, team["viewer"], action="workflow.", limit=3, cursor=page["next_cursor"])
+        rest = list_audit(session, team["viewer"], action="workflow.", limit=3, cursor=page["next_cursor"])
         names = {e["changes"]["name"] for e in page["items"] + rest["items"]}
         assert names == {f"Mine {i}" for i in range(5)}
-        assert list_audit_entries(session, team["viewer"], who="editor@")["items"]
-        assert not list_audit_entries(session, team["viewer"], who="nobody")["items"]
+        assert list_audit(session, team["viewer"], actor_label="editor@")["items"]
+        assert not list_audit(session, team["viewer"], actor_label="nobody")["items"]
 
 
 def test_dashboard_days_follow_the_workspace_time_zone(team: dict) -> None:

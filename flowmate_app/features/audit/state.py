@@ -8,7 +8,7 @@ import reflex as rx
 
 from engine.db import session_scope, utcnow
 from engine.errors import FlowMateError
-from engine.services.audit_views import list_audit_entries
+from engine.services.audit import list_audit
 from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_ago, fmt_time, pretty_json
 
@@ -35,9 +35,9 @@ class AuditState(AuthState):
             return [], ""
         delta = RANGES.get(self.filter_range, RANGES["30d"])[1]
         with session_scope() as session:
-            page = list_audit_entries(session, actor, action=None if self.filter_area == "all" else self.filter_area,
-                                      who=self.filter_who or None, since=utcnow() - delta if delta else None,
-                                      cursor=cursor, limit=PAGE_SIZE)
+            page = list_audit(session, actor, action=None if self.filter_area == "all" else self.filter_area,
+                              actor_label=self.filter_who or None, since=utcnow() - delta if delta else None,
+                              cursor=cursor, limit=PAGE_SIZE)
         tz = self.workspace_timezone
         rows = [
             {"id": e["id"], "actor": e["actor"], "action": e["action"], "object_type": e["object_type"],
