@@ -24,7 +24,7 @@ from engine.services import audit, hook_cache
 from engine.services.actor import Actor
 from engine.services.pagination import clamp_limit, decode_cursor, encode_cursor
 from engine.services.usage import runs_this_month
-from engine.services.workflows import get_workflow, run_snapshot
+from engine.services.workflows import cached_snapshot, get_workflow, run_snapshot
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
@@ -348,10 +348,7 @@ def create_webhook_run(hook: dict[str, Any], payload: dict[str, Any], *, idempot
             raise Conflict("this Idempotency-Key was already used with a different request body")
         return row.id, False
 
-    snapshot_key = (workflow_id, hook["version"], as_aware(hook["updated_at"]).isoformat())
-    from engine.services.workflows import _snapshots
-
-    definition = _snapshots.get(snapshot_key)
+    definition = cached_snapshot(workflow_id, hook["version"], hook["updated_at"])
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         if idempotency_key:
             found = existing(conn)

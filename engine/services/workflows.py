@@ -7,6 +7,7 @@ contain them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, or_
@@ -247,6 +248,11 @@ def workflow_public(session: Session, wf: Workflow) -> dict[str, Any]:
 _snapshots: dict[tuple[str, int, str], dict[str, Any]] = {}
 
 
+def cached_snapshot(workflow_id: str, version: int, updated_at: datetime) -> dict[str, Any] | None:
+    """The run snapshot if this process already built it (the webhook intake skips a query)."""
+    return _snapshots.get((workflow_id, version, as_aware(updated_at).isoformat()))
+
+
 def run_snapshot(session: Session, wf: Workflow) -> dict[str, Any]:
     """The definition a new run executes, cached per (workflow, version, updated_at).
 
@@ -254,7 +260,7 @@ def run_snapshot(session: Session, wf: Workflow) -> dict[str, Any]:
     changes a run that is already waiting for a retry.
     """
     key = (wf.id, wf.version, as_aware(wf.updated_at).isoformat())
-    snap = _snapshots.get(key)
+    snap = cached_snapshot(wf.id, wf.version, wf.updated_at)
     if snap is None:
         snap = {"name": wf.name, "steps": [step_definition(s) for s in steps_of(session, wf.id)]}
         if len(_snapshots) > 4096:
