@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.errors import ValidationFailed
+from engine.expressions import contains_expression
 from engine.registry import all_actions, all_triggers
 
 STEP_KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -92,8 +93,9 @@ def pydantic_fields(exc: ValidationError, prefix: str = "") -> dict[str, str]:
 
 
 def _has_expression(value: Any) -> bool:
+    """True if ``value`` (or anything nested in it) holds an expression."""
     if isinstance(value, str):
-        return "{{" in value or "{%" in value
+        return contains_expression(value)
     if isinstance(value, dict):
         return any(_has_expression(v) for v in value.values())
     if isinstance(value, list):
