@@ -86,10 +86,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def is_postgres(self) -> bool:
-        return self.database_url.startswith("postgresql")
-
-    @property
     def embedded_queue(self) -> bool:
         """No Redis URL: the broker and the workers live inside this process."""
         return not self.redis_url

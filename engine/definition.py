@@ -30,11 +30,6 @@ class RetryPolicy(BaseModel):
     factor: float = Field(2.0, ge=1, le=10, title="Backoff factor")
     max_delay_s: float = Field(300.0, ge=0, le=86400, title="Longest delay (s)")
 
-    def delay_before(self, next_attempt: int) -> float:
-        """Delay before attempt ``next_attempt`` (2, 3, ...), without jitter."""
-        n = max(1, next_attempt - 1)
-        return min(self.max_delay_s, self.initial_delay_s * self.factor ** (n - 1))
-
 
 class StepDef(BaseModel):
     model_config = ConfigDict(extra="forbid")
