@@ -5,17 +5,24 @@ What runs (the production layout, on this one machine):
   - the web app exactly as deployed: `reflex run --env prod --backend-only`, i.e. Reflex's
     Granian server with the full ASGI app (Reflex + our FastAPI routes), GRANIAN_WORKERS web
     processes (default 2 = the cores here), PROMETHEUS_MULTIPROC_DIR set;
-  - `flowmate worker --processes P --threads T` executing runs (a 2-step workflow of core
-    steps) WHILE the load runs, competing for the same 2 cores;
+  - `flowmate worker --processes P --threads T --nice N` executing runs (a 2-step workflow of
+    core steps) WHILE the load runs, competing for the same 2 cores; started as a service would
+    be (its own session), at the product's default worker priority unless --worker-nice says
+    otherwise (see engine/priority.py: intake first, the queue absorbs the difference);
   - 32 concurrent keep-alive HTTP/1.1 clients (a minimal asyncio client, so the load generator
     costs little CPU) POSTing JSON to 64 webhook URLs round-robin; the default per-token rate
-    limit (50/s, burst 100, counted in Redis) stays on.
+    limit (50/s, burst 100, counted in Redis) stays on. By default each client sends its next
+    request as soon as the last one is answered (closed loop: the most the server accepts);
+    with --rate R the clients together send R requests/s on a fixed schedule and latency counts
+    from the scheduled send time, so a slow server cannot hide its queueing (open loop: how
+    the system holds a steady R/s, and how many runs finish while it does).
 
 Then it waits until every accepted run has finished and checks that no accepted request lacks
 its run (every returned run_id is in the database, succeeded). Prints the figures. Not a test.
 
 Usage: python bench/webhook_load.py [--seconds 20] [--clients 32] [--web-workers 2]
-                                    [--processes 2] [--threads 4]
+                                    [--processes 2] [--threads 4] [--worker-nice N]
+                                    [--rate R] [--workers-after]
 Needs PostgreSQL at FLOWMATE_BENCH_PG (default postgresql://postgres@127.0.0.1:5432/postgres)
 and Redis at FLOWMATE_BENCH_REDIS (default redis://127.0.0.1:6379/0); uses its own database
 and Redis namespace, removed afterwards. Only ever talks to 127.0.0.1.
@@ -71,16 +78,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-async def client(paths: list[str], port: int, stop_at: float, offset: int, out: dict) -> None:
+async def client(paths: list[str], port: int, stop_at: float, offset: int, out: dict,
+                 interval: float | None = None) -> None:
+    """One keep-alive connection; closed loop, or one request every ``interval`` seconds."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = offset
+    scheduled = time.perf_counter() + (interval or 0) * (offset % 1000) / 1000  # spread the clients
     try:
         while time.perf_counter() < stop_at:
+            if interval:
+                await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
             path = paths[i % len(paths)]
             body = json.dumps({"email": f"lead{i}@example.com", "n": i}).encode()
             request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
                        f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-            t0 = time.perf_counter()
+            t0 = scheduled if interval else time.perf_counter()
+            scheduled += interval or 0
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
@@ -99,13 +112,15 @@ async def client(paths: list[str], port: int, stop_at: float, offset: int, out: 
             await writer.wait_closed()
 
 
-async def load(paths: list[str], port: int, seconds: float, clients: int) -> tuple[dict, float, float]:
+async def load(paths: list[str], port: int, seconds: float, clients: int,
+               rate: float | None = None) -> tuple[dict, float, float]:
     out: dict = {"status": {}, "latencies": [], "run_ids": []}
     # Warm-up (connections, pools, caches), not counted.
     warm: dict = {"status": {}, "latencies": [], "run_ids": []}
     await asyncio.gather(*(client(paths, port, time.perf_counter() + 1.5, c, warm) for c in range(clients)))
     start = time.perf_counter()
-    await asyncio.gather(*(client(paths, port, start + seconds, c * 1000, out) for c in range(clients)))
+    interval = clients / rate if rate else None
+    await asyncio.gather(*(client(paths, port, start + seconds, c * 1000 + c, out, interval) for c in range(clients)))
     end = time.perf_counter()
     out["warm_run_ids"] = warm["run_ids"]
     return out, start, end
@@ -140,6 +155,10 @@ def main() -> int:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-nice", type=int, default=None,
+                        help="flowmate worker --nice (default: the product default, FLOWMATE_WORKER_NICE)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: send this many requests/s in all instead of as fast as answered")
     parser.add_argument("--workers-after", action="store_true",
                         help="start the workers only after the load (intake capacity alone, then the drain)")
     args = parser.parse_args()
@@ -187,16 +206,17 @@ def main() -> int:
         worker_log = open(tmp / "worker.log", "wb")  # noqa: SIM115
 
         def start_workers() -> None:
+            nice = ["--nice", str(args.worker_nice)] if args.worker_nice is not None else []
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "engine.cli", "worker", "--processes", str(args.processes),
-                 "--threads", str(args.threads)], cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
-                start_new_session=True))
+                 "--threads", str(args.threads), *nice], cwd=ROOT, env=env, stdout=worker_log,
+                stderr=subprocess.STDOUT, start_new_session=True))
 
         if not args.workers_after:
             start_workers()
         wait_http(f"http://127.0.0.1:{port}/api/health" if not args.workers_after else f"http://127.0.0.1:{port}/ping")
 
-        out, start, end = asyncio.run(load(paths, port, args.seconds, args.clients))
+        out, start, end = asyncio.run(load(paths, port, args.seconds, args.clients, args.rate))
         accepted = out["run_ids"]
         all_ids = accepted + out["warm_run_ids"]
         duration = end - start
@@ -229,7 +249,9 @@ def main() -> int:
         figures = {
             "server": f"reflex run --env prod --backend-only (Granian, {args.web_workers} web processes)",
             "workers": f"flowmate worker --processes {args.processes} --threads {args.threads}"
+                       + (f" --nice {args.worker_nice}" if args.worker_nice is not None else " (default nice)")
                        + (" (started after the load)" if args.workers_after else " (running during the load)"),
+            "load": f"open loop, {args.rate:g} requests/s offered" if args.rate else "closed loop",
             "load_average_1m_at_end": os.getloadavg()[0],
             "clients": args.clients,
             "seconds": round(duration, 2),
@@ -241,6 +263,7 @@ def main() -> int:
             "latency_ms_max": round(max(lat_ms), 2) if lat_ms else None,
             "completed_runs_per_s_end_to_end": round(len(accepted) / (finished_wall - start), 1),
             "completed_within_load_window": int(load_window),
+            "completed_runs_per_s_during_load": round(int(load_window) / duration, 1),
             "runs_by_status": statuses,
             "accepted_without_run": missing,
             "metrics": webhook_lines if "webhook_lines" in locals() else None,

@@ -198,7 +198,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from engine.worker import run_workers
 
-    return run_workers(processes=args.processes, threads=args.threads)
+    return run_workers(processes=args.processes, threads=args.threads, nice=args.nice)
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
@@ -298,6 +298,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _nice_value(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 19:
+        raise argparse.ArgumentTypeError("must be between 0 and 19")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowmate", description="Operate a FlowMate instance.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -359,7 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="execute runs from the Redis queue")
     p.add_argument("--processes", type=_positive_int, default=1)
-    p.add_argument("--threads", type=_positive_int, default=8)
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="worker threads per process (default FLOWMATE_WORKER_THREADS, 4)")
+    p.add_argument("--nice", type=_nice_value, default=None,
+                   help="lower CPU priority by this much, 0-19, so web intake stays fast on a shared machine "
+                        "(default FLOWMATE_WORKER_NICE, 10)")
     p.set_defaults(func=cmd_worker)
 
     sub.add_parser("scheduler", help="fire cron triggers and sweep lost runs").set_defaults(func=cmd_scheduler)

@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = 15.0
     queued_grace_seconds: float = 30.0
     default_step_timeout_seconds: float = 60.0
-    worker_threads: int = 8
+    worker_threads: int = Field(4, ge=1, le=256, description="Dramatiq threads per worker process (4 measured best "
+                                "for cheap steps on 2 cores; more helps when steps wait on slow APIs).")
+    worker_nice: int = Field(10, ge=0, le=19, description="How much worker processes lower their CPU priority so "
+                             "webhook intake keeps its latency when they share cores (0 = not at all).")
     scheduler_interval_seconds: float = 1.0
     cron_catchup_seconds: float = 120.0
 

@@ -2,7 +2,9 @@
 
 A worker process runs Dramatiq worker threads on the Redis broker plus the heartbeat and
 sweeper threads. ``--processes N`` starts N such processes (spawned, so no inherited database
-connections) and stops them together on SIGINT/SIGTERM.
+connections) and stops them together on SIGINT/SIGTERM. Workers lower their CPU priority
+(``--nice``, FLOWMATE_WORKER_NICE, see engine.priority) before starting any thread, so on a
+shared machine webhook intake keeps its latency and the queue absorbs the difference.
 """
 
 from __future__ import annotations
@@ -43,9 +45,16 @@ def _serve(threads: int) -> None:
     stop_embedded_worker()
 
 
-def run_workers(processes: int, threads: int) -> int:
+def run_workers(processes: int, threads: int | None = None, nice: int | None = None) -> int:
     if not _require_redis():
         return 2
+    from engine.priority import lower_cpu_priority
+
+    settings = get_settings()
+    threads = threads or settings.worker_threads
+    nice = settings.worker_nice if nice is None else nice
+    applied = lower_cpu_priority(nice)  # before any child or thread exists: they all inherit it
+    log.info("worker.priority", **applied)
     if processes == 1:
         _serve(threads)
         return 0

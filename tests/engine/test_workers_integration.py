@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -153,3 +154,42 @@ def test_two_schedulers_fire_each_minute_tick_exactly_once(spawn: Callable, work
     assert fired[0].trigger_payload == {"scheduled_at": boundary.isoformat()}
     final = wait_finished(fired[0].id, timeout=20)
     assert final["status"] == "succeeded"
+
+
+def _proc(pid: int, name: str) -> str:
+    return Path(f"/proc/{pid}/{name}").read_text()
+
+
+def _nice_of(pid: int) -> int:
+    fields = _proc(pid, "stat").rsplit(")", 1)[1].split()
+    return int(fields[16])  # field 19 of stat: fields[0] is field 3 (state)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in _proc(pid, f"task/{pid}/children").split()]
+
+
+def test_workers_yield_cpu_to_web_intake_by_default(spawn: Callable) -> None:
+    """Started as a service (own session), workers lower their priority and their session's
+    autogroup, so the web server keeps the CPU it needs; the caller's priority is untouched."""
+    own_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    parent = spawn("worker", "--processes", "2", "--threads", "1")
+    children = wait_for(lambda: len(c := _children(parent.pid)) >= 2 and c, timeout=30)  # + resource tracker
+    wait_for(lambda: _proc(parent.pid, "autogroup").endswith(" nice 10\n"), timeout=30)
+    for pid in [parent.pid, *children]:
+        assert _nice_of(pid) == 10
+        assert _proc(pid, "autogroup").endswith(" nice 10\n")
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own_nice
+
+    plain = spawn("worker", "--nice", "0", "--threads", "1")
+    time.sleep(1.5)
+    assert plain.poll() is None
+    assert _nice_of(plain.pid) == own_nice
+    assert _proc(plain.pid, "autogroup").endswith(" nice 0\n")
+
+
+def test_worker_refuses_an_out_of_range_nice(cluster_env: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "engine.cli", "worker", "--nice", "25"], env=cluster_env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--nice: must be between 0 and 19" in done.stderr
