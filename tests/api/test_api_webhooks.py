@@ -120,7 +120,7 @@ def test_hmac_valid_invalid_expired_replayed(api) -> None:
     expired = _sign(secret, body, t=int(time.time()) - 301)
     r = api.client.post(path, content=body, headers={**headers, "X-FlowMate-Signature": expired})
     assert r.status_code == 401 and "window" in r.json()["error"]["message"]
-    future = _sign(secret, body, t=int(time.time()) + 301)
+    future = _sign(secret, body, t=int(time.time()) + 302)  # int() rounds down: +302 is always > 300 s ahead
     assert api.client.post(path, content=body, headers={**headers, "X-FlowMate-Signature": future}).status_code == 401
     assert api.client.post(path, content=body, headers=headers).status_code == 401
     assert post("garbage").status_code == 401
