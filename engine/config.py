@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = 1024 * 1024
     webhook_rate_per_second: int = 50
     webhook_rate_burst: int = 100
+    webhook_intake_threads: int = Field(4, ge=1, le=64, description="Threads per web process doing the "
+                                        "intake's database and Redis calls (more only adds GIL contention).")
     monthly_run_quota: int = 1_000_000
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"

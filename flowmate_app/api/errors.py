@@ -74,33 +74,39 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": names.get(s, "Error")} for s in statuses}
 
 
+def expected_error_response(exc: Exception) -> JSONResponse | None:
+    """The JSON answer for an expected failure (ApiError or an engine exception), else None.
+
+    The one mapping from exceptions to statuses: the FastAPI handlers below and the webhook fast
+    lane (flowmate_app.api.hooks.serve_direct) both answer through it.
+    """
+    if isinstance(exc, ApiError):
+        return error_json(exc.status, exc.code, exc.message, exc.fields, exc.headers)
+    if isinstance(exc, ValidationFailed):
+        return error_json(422, "validation_failed", exc.message, exc.fields)
+    if isinstance(exc, NotFound):
+        return error_json(404, "not_found", str(exc) or "not found")
+    if isinstance(exc, Forbidden):
+        return error_json(403, "forbidden", str(exc) or "forbidden")
+    if isinstance(exc, Conflict):
+        return error_json(409, "conflict", str(exc) or "conflict")
+    if isinstance(exc, QuotaExceeded):
+        return error_json(429, "quota_exceeded", str(exc) or "monthly run quota exceeded",
+                          headers={"Retry-After": "3600"})
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers mapping engine exceptions and framework errors to the error shape."""
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:
-        return error_json(exc.status, exc.code, exc.message, exc.fields, exc.headers)
+    async def _expected(_r: Request, exc: Exception) -> JSONResponse:
+        response = expected_error_response(exc)
+        if response is None:  # cannot happen: registered only for the classes it maps
+            raise exc
+        return response
 
-    @app.exception_handler(ValidationFailed)
-    async def _validation(_r: Request, exc: ValidationFailed) -> JSONResponse:
-        return error_json(422, "validation_failed", exc.message, exc.fields)
-
-    @app.exception_handler(NotFound)
-    async def _not_found(_r: Request, exc: NotFound) -> JSONResponse:
-        return error_json(404, "not_found", str(exc) or "not found")
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(_r: Request, exc: Forbidden) -> JSONResponse:
-        return error_json(403, "forbidden", str(exc) or "forbidden")
-
-    @app.exception_handler(Conflict)
-    async def _conflict(_r: Request, exc: Conflict) -> JSONResponse:
-        return error_json(409, "conflict", str(exc) or "conflict")
-
-    @app.exception_handler(QuotaExceeded)
-    async def _quota(_r: Request, exc: QuotaExceeded) -> JSONResponse:
-        return error_json(429, "quota_exceeded", str(exc) or "monthly run quota exceeded",
-                          headers={"Retry-After": "3600"})
+    for exc_class in (ApiError, ValidationFailed, NotFound, Forbidden, Conflict, QuotaExceeded):
+        app.add_exception_handler(exc_class, _expected)
 
     @app.exception_handler(SecretDecryptError)
     async def _decrypt(request: Request, exc: SecretDecryptError) -> JSONResponse:

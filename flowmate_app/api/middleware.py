@@ -1,6 +1,7 @@
 """Pure-ASGI middleware for our routes: request ids, security headers, last-resort 500s.
 
-Pure ASGI (not BaseHTTPMiddleware) keeps the webhook hot path cheap. Only FlowMate's own paths
+Pure ASGI (not BaseHTTPMiddleware) keeps the webhook hot path cheap, and webhook calls go
+straight to the intake handler from here (hooks.serve_direct). Only FlowMate's own paths
 (/api, /hooks, /metrics) get the API headers; Reflex's page and websocket traffic pass through.
 """
 
@@ -13,6 +14,8 @@ from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from flowmate_app.api import hooks
 
 log = structlog.get_logger("flowmate.api")
 
@@ -69,7 +72,11 @@ class ApiMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            token = hooks.direct_token(scope) if path.startswith(hooks.HOOK_PREFIX) else None
+            if token is not None:
+                await hooks.serve_direct(token, scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive, send_wrapper)
         except Exception:
             log.exception("api.unhandled_error", request_id=rid, method=scope.get("method"), path=path)
             if started:

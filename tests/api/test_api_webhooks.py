@@ -286,3 +286,44 @@ def test_webhook_metrics_count_outcomes(api) -> None:
     assert 'flowmate_webhook_requests_total{outcome="accepted"}' in text
     assert 'flowmate_webhook_requests_total{outcome="not_found"}' in text
     assert "flowmate_queue_depth" in text
+
+
+def test_direct_lane_answers_exactly_like_the_routed_endpoint(api, monkeypatch) -> None:
+    """Plain webhook calls skip FastAPI's routing (the fast lane); calls with an Origin header
+    take the routed endpoint. A sender must not be able to tell them apart."""
+    from flowmate_app.api import hooks
+
+    direct_calls: list[str] = []
+    real = hooks.serve_direct
+
+    async def spy(token: str, *args: Any) -> None:
+        direct_calls.append(token)
+        await real(token, *args)
+
+    monkeypatch.setattr(hooks, "serve_direct", spy)
+    open_path = _hook(api)
+    guarded = _hook(api, auth={"type": "header", "header_name": "X-Hook-Key", "token": "k-1"})
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", open_path, {"json": {"n": 1}}),
+        ("GET", open_path, {}),
+        ("POST", guarded, {"json": {}}),
+        ("POST", guarded, {"json": {}, "headers": {"X-Hook-Key": "k-1"}}),
+        ("POST", "/hooks/no-such-token", {"json": {}}),
+        ("POST", open_path, {"content": b"x" * (2 * 1024 * 1024)}),
+        ("POST", open_path, {"json": {}, "headers": {"Idempotency-Key": ""}}),
+    ]
+    for method, path, kwargs in cases:
+        answers = []
+        for origin in ({}, {"Origin": "https://elsewhere.example"}):
+            headers = {**kwargs.get("headers", {}), **origin}
+            r = api.client.request(method, path, **{**kwargs, "headers": headers})
+            body = r.json()
+            if "run_id" in body:
+                assert run_row(body["run_id"]).status == "queued"
+                body["run_id"] = "<id>"
+            kept = {k: r.headers.get(k) for k in ("content-type", "x-content-type-options", "cache-control",
+                                                  "content-security-policy", "www-authenticate", "allow")}
+            answers.append((r.status_code, body, kept, bool(r.headers.get("x-request-id"))))
+        assert answers[0] == answers[1], (method, path)
+        assert answers[0][3]
+    assert len(direct_calls) == len(cases)  # every call without an Origin header took the fast lane
