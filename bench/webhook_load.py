@@ -112,18 +112,67 @@ async def client(paths: list[str], port: int, stop_at: float, offset: int, out: 
             await writer.wait_closed()
 
 
-async def load(paths: list[str], port: int, seconds: float, clients: int,
-               rate: float | None = None) -> tuple[dict, float, float]:
+async def load(paths: list[str], port: int, seconds: float, clients: int, rate: float | None,
+               cpu: CpuMeter) -> tuple[dict, float, float]:
     out: dict = {"status": {}, "latencies": [], "run_ids": []}
     # Warm-up (connections, pools, caches), not counted.
     warm: dict = {"status": {}, "latencies": [], "run_ids": []}
     await asyncio.gather(*(client(paths, port, time.perf_counter() + 1.5, c, warm) for c in range(clients)))
+    cpu.start()
     start = time.perf_counter()
     interval = clients / rate if rate else None
     await asyncio.gather(*(client(paths, port, start + seconds, c * 1000 + c, out, interval) for c in range(clients)))
     end = time.perf_counter()
+    cpu.stop()
     out["warm_run_ids"] = warm["run_ids"]
     return out, start, end
+
+
+class CpuMeter:
+    """CPU seconds used during the load window by each part of the system, read from /proc:
+    where the time per request goes, a figure far steadier than throughput on a noisy host."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, groups: dict[str, object]) -> None:
+        self.groups = groups  # name -> root pid (a tree) or a process name (every such process)
+        self.before: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    @staticmethod
+    def _stat(pid: int) -> tuple[str, int, float]:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / CpuMeter.TICK
+
+    def _sample(self) -> dict[str, float]:
+        procs = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, ValueError):
+                    procs[int(entry)] = self._stat(int(entry))
+        totals = dict.fromkeys(self.groups, 0.0)
+        for pid, (name, _, used) in procs.items():
+            for group, root in self.groups.items():
+                if isinstance(root, str) and name.startswith(root):
+                    totals[group] += used
+                elif isinstance(root, int):
+                    p = pid
+                    while p > 1 and p != root:
+                        p = procs.get(p, ("", 0, 0))[1]
+                    if p == root:
+                        totals[group] += used
+        totals["load generator"] = time.process_time()
+        return totals
+
+    def start(self) -> None:
+        self.before = self._sample()
+
+    def stop(self) -> None:
+        after = self._sample()
+        self.used = {k: round(after[k] - self.before.get(k, 0.0), 2) for k in after}
 
 
 def wait_http(url: str, timeout: float = 120) -> None:
@@ -157,6 +206,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--worker-nice", type=int, default=None,
                         help="flowmate worker --nice (default: the product default, FLOWMATE_WORKER_NICE)")
+    parser.add_argument("--intake-threads", type=int, default=None,
+                        help="FLOWMATE_WEBHOOK_INTAKE_THREADS for the web processes (default: the product default)")
     parser.add_argument("--rate", type=float, default=None,
                         help="open loop: send this many requests/s in all instead of as fast as answered")
     parser.add_argument("--workers-after", action="store_true",
@@ -180,6 +231,8 @@ def main() -> int:
         "REFLEX_WEB_WORKDIR": str(tmp / "web"), "REFLEX_STATES_WORKDIR": str(tmp / "states"),
         "GRANIAN_WORKERS": str(args.web_workers), "PYTHONUNBUFFERED": "1",
     })
+    if args.intake_threads:
+        env["FLOWMATE_WEBHOOK_INTAKE_THREADS"] = str(args.intake_threads)
     os.environ.update({k: v for k, v in env.items() if k.startswith("FLOWMATE_")})
     procs: list[subprocess.Popen] = []
     try:
@@ -216,7 +269,9 @@ def main() -> int:
             start_workers()
         wait_http(f"http://127.0.0.1:{port}/api/health" if not args.workers_after else f"http://127.0.0.1:{port}/ping")
 
-        out, start, end = asyncio.run(load(paths, port, args.seconds, args.clients, args.rate))
+        cpu = CpuMeter({"web (Granian)": procs[0].pid, "workers": procs[1].pid if len(procs) > 1 else -1,
+                        "postgres": "postgres", "redis": "redis-server"})
+        out, start, end = asyncio.run(load(paths, port, args.seconds, args.clients, args.rate, cpu))
         accepted = out["run_ids"]
         all_ids = accepted + out["warm_run_ids"]
         duration = end - start
@@ -247,7 +302,8 @@ def main() -> int:
             webhook_lines = [line for line in metrics.splitlines()
                              if line.startswith("flowmate_webhook_requests_total")]
         figures = {
-            "server": f"reflex run --env prod --backend-only (Granian, {args.web_workers} web processes)",
+            "server": f"reflex run --env prod --backend-only (Granian, {args.web_workers} web processes, "
+                      f"{env.get('FLOWMATE_WEBHOOK_INTAKE_THREADS', 'default')} intake threads each)",
             "workers": f"flowmate worker --processes {args.processes} --threads {args.threads}"
                        + (f" --nice {args.worker_nice}" if args.worker_nice is not None else " (default nice)")
                        + (" (started after the load)" if args.workers_after else " (running during the load)"),
@@ -264,6 +320,8 @@ def main() -> int:
             "completed_runs_per_s_end_to_end": round(len(accepted) / (finished_wall - start), 1),
             "completed_within_load_window": int(load_window),
             "completed_runs_per_s_during_load": round(int(load_window) / duration, 1),
+            "cpu_seconds_during_load": cpu.used,
+            "cpu_ms_per_accepted_request": {k: round(v * 1000 / max(1, len(accepted)), 2) for k, v in cpu.used.items()},
             "runs_by_status": statuses,
             "accepted_without_run": missing,
             "metrics": webhook_lines if "webhook_lines" in locals() else None,
