@@ -39,11 +39,3 @@ def lower_cpu_priority(increment: int) -> dict[str, int | bool]:
             applied["autogroup"] = True
     return applied
 
-
-def autogroup_nice() -> int | None:
-    """The current autogroup nice value (None where the kernel has no autogroup)."""
-    try:
-        text = AUTOGROUP.read_text()  # "/autogroup-123 nice 10"
-    except OSError:
-        return None
-    return int(text.rsplit(" ", 1)[-1])
