@@ -49,8 +49,7 @@ def build_api() -> Any:
         openapi_url="/api/openapi.json",
     )
     errors.install(api)
-    # hooks first: the webhook hot path then matches on the first router it tries
-    for module in (hooks, workflows, runs, templates, connections, audit, usage, tokens, health, metrics):
+    for module in (workflows, runs, templates, connections, audit, usage, tokens, hooks, health, metrics):
         api.include_router(module.router)
 
     api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404

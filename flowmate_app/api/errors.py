@@ -74,12 +74,17 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": names.get(s, "Error")} for s in statuses}
 
 
-def expected_error_response(exc: Exception) -> JSONResponse | None:
+def expected_error_response(exc: Exception, request_id: str | None = None, path: str = "") -> JSONResponse | None:
     """The JSON answer for an expected failure (ApiError or an engine exception), else None.
 
     The one mapping from exceptions to statuses: the FastAPI handlers below and the webhook fast
-    lane (flowmate_app.api.hooks.serve_direct) both answer through it.
+    lane (flowmate_app.api.hooks.serve_direct) both answer through it. A secret that no key
+    decrypts is an operator's problem: logged, answered 500 with the request id.
     """
+    if isinstance(exc, SecretDecryptError):
+        log.error("api.secret_decrypt_failed", request_id=request_id, path=path)
+        return error_json(500, "internal_error", "a stored secret could not be decrypted; ask your administrator",
+                          request_id=request_id)
     if isinstance(exc, ApiError):
         return error_json(exc.status, exc.code, exc.message, exc.fields, exc.headers)
     if isinstance(exc, ValidationFailed):
@@ -99,21 +104,14 @@ def expected_error_response(exc: Exception) -> JSONResponse | None:
 def install(app: FastAPI) -> None:
     """Register the handlers mapping engine exceptions and framework errors to the error shape."""
 
-    async def _expected(_r: Request, exc: Exception) -> JSONResponse:
-        response = expected_error_response(exc)
+    async def _expected(request: Request, exc: Exception) -> JSONResponse:
+        response = expected_error_response(exc, getattr(request.state, "request_id", None), request.url.path)
         if response is None:  # cannot happen: registered only for the classes it maps
             raise exc
         return response
 
-    for exc_class in (ApiError, ValidationFailed, NotFound, Forbidden, Conflict, QuotaExceeded):
+    for exc_class in (ApiError, ValidationFailed, NotFound, Forbidden, Conflict, QuotaExceeded, SecretDecryptError):
         app.add_exception_handler(exc_class, _expected)
-
-    @app.exception_handler(SecretDecryptError)
-    async def _decrypt(request: Request, exc: SecretDecryptError) -> JSONResponse:
-        rid = getattr(request.state, "request_id", None)
-        log.error("api.secret_decrypt_failed", request_id=rid, path=request.url.path)
-        return error_json(500, "internal_error", "a stored secret could not be decrypted; ask your administrator",
-                          request_id=rid)
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(_r: Request, exc: RequestValidationError) -> JSONResponse:

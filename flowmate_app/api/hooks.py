@@ -47,6 +47,9 @@ from flowmate_app.api.schemas import HookAccepted
 
 router = APIRouter(tags=["webhooks"])
 
+HOOK_PREFIX = "/hooks/"
+HOOK_METHODS = ("POST", "GET", "PUT")
+
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SIGNATURE_HEADER = "x-flowmate-signature"
 SIGNATURE_TOLERANCE_S = 300
@@ -274,16 +277,12 @@ async def hook(token: str, request: Request) -> JSONResponse:
             metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
 
 
-for _method in ("POST", "GET", "PUT"):
+for _method in HOOK_METHODS:
     router.add_api_route(
         "/hooks/{token}", hook, methods=[_method], status_code=202, response_model=HookAccepted, responses=_DOC,
         operation_id=f"webhook_{_method.lower()}", summary=f"Webhook intake ({_method}): start a run",
         description="Only the methods listed in the trigger's `methods` are accepted (POST by default).",
     )
-
-
-HOOK_PREFIX = "/hooks/"
-HOOK_METHODS = frozenset(("POST", "GET", "PUT"))
 
 
 def direct_token(scope: Scope) -> str | None:
@@ -307,7 +306,7 @@ async def serve_direct(token: str, scope: Scope, receive: Receive, send: Send) -
     try:
         response = await hook(token, Request(scope, receive))
     except Exception as exc:
-        response = expected_error_response(exc)
+        response = expected_error_response(exc, scope.get("state", {}).get("request_id"), scope["path"])
         if response is None:
             raise  # the API middleware answers a 500 with the request id
     await response(scope, receive, send)

@@ -327,3 +327,26 @@ def test_direct_lane_answers_exactly_like_the_routed_endpoint(api, monkeypatch) 
         assert answers[0] == answers[1], (method, path)
         assert answers[0][3]
     assert len(direct_calls) == len(cases)  # every call without an Origin header took the fast lane
+
+
+def test_undecryptable_trigger_secret_is_a_500_naming_the_cause_on_both_paths(api) -> None:
+    """A secret no configured key can decrypt (e.g. the key was changed without rotation) is an
+    operator problem: a 500 that says so and carries the request id, never a stack trace."""
+    from sqlmodel import select
+
+    from engine.db import session_scope
+    from engine.models import Trigger
+    from engine.services import hook_cache
+
+    path = _hook(api, auth={"type": "header", "header_name": "X-Hook-Key", "token": "k-1"})
+    with session_scope() as session:
+        trigger = session.exec(select(Trigger).where(Trigger.webhook_token == path.rsplit("/", 1)[1])).one()
+        trigger.secret_encrypted = "gAAAAA-not-a-token-any-key-opens"
+    hook_cache.forget()
+    for origin in ({}, {"Origin": "https://elsewhere.example"}):
+        r = api.client.post(path, json={}, headers={"X-Hook-Key": "k-1", **origin})
+        assert r.status_code == 500
+        error = r.json()["error"]
+        assert error["code"] == "internal_error" and "could not be decrypted" in error["message"]
+        assert error["request_id"] == r.headers["x-request-id"]
+        assert "Traceback" not in r.text
