@@ -16,7 +16,7 @@ from typing import Any
 
 def build_api() -> Any:
     """Build the FastAPI app that Reflex mounts its own routes (/_event, /ping, ...) under."""
-    from fastapi import FastAPI
+    from fastapi_offline import FastAPIOffline
     from starlette.middleware.cors import CORSMiddleware
 
     from flowmate_app.api import (
@@ -35,7 +35,9 @@ def build_api() -> Any:
     from flowmate_app.api.cors import reflex_cors_origins
     from flowmate_app.api.middleware import ApiMiddleware
 
-    api = FastAPI(
+    # FastAPIOffline: the Swagger UI files come from the installed package, not a CDN, so the
+    # docs work on a self-hosted box without internet access and leak no visit to a third party.
+    api = FastAPIOffline(
         title="FlowMate API",
         version="1.0.0",
         description=(
@@ -46,6 +48,7 @@ def build_api() -> Any:
         ),
         docs_url="/api/docs",
         redoc_url=None,
+        static_url="/api/docs-static",
         openapi_url="/api/openapi.json",
     )
     errors.install(api)

@@ -98,3 +98,26 @@ def test_rest_api_served_beside_the_ui(page: Page) -> None:
     response = page.request.get("/api/health")
     assert response.ok
     assert response.json()["status"] == "ok"
+
+
+def test_api_docs_render_without_internet(page: Page, app_server) -> None:
+    """A self-hosted box may have no internet: /api/docs must render from FlowMate's own files.
+    Every request that leaves the app's origin is aborted, as it would fail there."""
+    own = app_server.base_url.rstrip("/")
+    outside: list[str] = []
+
+    def only_own(route) -> None:
+        if route.request.url.startswith(own):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_own)
+    page.goto("/api/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("FlowMate API")
+    expect(page.locator("#operations-tag-webhooks")).to_be_visible()
+    expect(page.get_by_text("Webhook intake (POST): start a run")).to_be_visible()
+    screenshot(page, "api-docs-desktop-light", full_page=False)
+    assert outside == []
+    _assert_clean(page)
