@@ -57,6 +57,26 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # Hardening (docs/limits.md): bounded rendering, fairness, shutdown, input and data limits
+    expression_max_operations: int = Field(1_000_000, ge=1_000, description="Sandbox operations (calls, "
+                                           "lookups, loop iterations) one step's expressions may spend.")
+    expression_max_seconds: float = Field(5.0, gt=0, description="Wall-clock seconds one step's expressions "
+                                          "may take (never more than the step's timeout).")
+    workspace_max_concurrent_runs: int | None = Field(None, ge=1, description="Runs of one workspace a worker "
+                                                      "process executes at once (unset: its threads minus one).")
+    workspace_defer_seconds: float = Field(1.0, gt=0, description="Delay before a run deferred by the "
+                                           "per-workspace cap is offered again.")
+    worker_shutdown_grace_seconds: float = Field(30.0, ge=0, description="On SIGTERM, how long in-flight steps "
+                                                 "may finish before their runs are released to other workers.")
+    api_max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest request body of any "
+                                    "/api/ route (run payloads, definitions, imports); 413 above.")
+    max_json_depth: int = Field(64, ge=4, le=500, description="Deepest nesting of JSON accepted in request "
+                                "bodies, webhook payloads and definitions; 422 above.")
+    http_max_response_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Default cap on the "
+                                         "(decompressed) response body an HTTP step reads.")
+    step_data_max_bytes: int = Field(256 * 1024, ge=1024, description="Largest stored input or output of one "
+                                     "step (JSON bytes); larger data is replaced by a marker with its size.")
+
     @field_validator("outbound_allow", mode="before")
     @classmethod
     def _split_cidrs(cls, value: object) -> object:

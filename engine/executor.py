@@ -4,7 +4,12 @@ Rules (design.md "Execution"):
 - claim with ONE conditional UPDATE, so two workers can never hold the same run;
 - finished steps never run again: a retried or recovered run resumes at the first unfinished step;
 - retries and delays are scheduled as delayed queue messages, never slept in a worker thread;
-- every write re-checks the lease, so a worker that lost its lease (or a cancelled run) stops.
+- every write re-checks the lease, so a worker that lost its lease (or a cancelled run) stops;
+- leases and schedules use the database's clock (engine.db.db_clock), never this process's;
+- a lost database connection is retried, never turned into a failed run (``_with_db_retry``);
+- one workspace runs at most ``workspace_cap`` runs at once in this process; more are deferred
+  (re-queued with a short delay), so another workspace always finds a free thread;
+- a step's expressions render inside a budget (operations and seconds) within its timeout.
 
 The hot path uses SQLAlchemy Core statements: the ORM costs too much per step at hundreds of
 runs per second.
@@ -21,21 +26,24 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, null, or_, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from engine import metrics
 from engine.config import Settings, get_settings
 from engine.context import ActionContext, ConnectionData
-from engine.db import as_aware, get_engine, utcnow
+from engine.datalimits import storable_step_data
+from engine.db import as_aware, db_clock, get_engine, is_connection_error, utcnow
 from engine.definition import RetryPolicy, pydantic_fields
 from engine.errors import PermanentError, RetryableError, StepError, StopRun, Suspend
-from engine.expressions import evaluate_condition, render
+from engine.expressions import evaluate_condition, render, render_budget
+from engine.jsoncodec import clean_text
 from engine.models import Run, RunStatus, StepRun, StepStatus, new_id
 from engine.redaction import redact
 from engine.registry import get_action
@@ -58,25 +66,34 @@ _CLAIM = (
         runs_t.c.id == bindparam("rid"),
         or_(
             runs_t.c.status == "queued",
-            and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at <= bindparam("due")),
-            and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < bindparam("now")),
+            and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at <= db_clock("due_s")),
+            and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < db_clock("now_s")),
         ),
     )
     .values(
-        status="running", lease_owner=bindparam("owner"), lease_expires_at=bindparam("lease_until"),
+        status="running", lease_owner=bindparam("owner"), lease_expires_at=db_clock("lease_s"),
         attempt=runs_t.c.attempt + 1, next_attempt_at=None,
-        started_at=func.coalesce(runs_t.c.started_at, bindparam("first_start")),  # first start survives resumes
+        started_at=func.coalesce(runs_t.c.started_at, db_clock("now_s")),  # first start survives resumes
     )
     .returning(runs_t.c.id, runs_t.c.workspace_id, runs_t.c.workflow_id, runs_t.c.definition,
                runs_t.c.trigger_payload, runs_t.c.attempt, runs_t.c.started_at, runs_t.c.trigger_type)
 )
-_GUARD = update(runs_t).where(*_OURS).values(lease_expires_at=bindparam("until"))
+_GUARD = update(runs_t).where(*_OURS).values(lease_expires_at=db_clock("lease_s"))
 _RELEASE = update(runs_t).where(*_OURS).values(
     status=bindparam("new_status"), error=bindparam("err"), result=bindparam("res"),
     finished_at=bindparam("finished"), next_attempt_at=bindparam("next_at"), lease_owner=None, lease_expires_at=None,
 )
 _PARK = update(runs_t).where(*_OURS).values(
-    status=RunStatus.waiting.value, next_attempt_at=bindparam("next_at"), lease_owner=None, lease_expires_at=None,
+    status=RunStatus.waiting.value, next_attempt_at=db_clock("wait_s"), lease_owner=None, lease_expires_at=None,
+)
+_FIRST = runs_t.c.attempt <= 1
+#: Give a claimed run back untouched (the per-workspace cap was reached): as if never claimed.
+_DEFER = update(runs_t).where(*_OURS).values(
+    status=case((_FIRST, RunStatus.queued.value), else_=RunStatus.waiting.value),
+    attempt=runs_t.c.attempt - 1,
+    started_at=case((_FIRST, null()), else_=runs_t.c.started_at),
+    next_attempt_at=case((_FIRST, null()), else_=db_clock("wait_s")),
+    lease_owner=None, lease_expires_at=None,
 )
 _STEP_INSERT = insert(steps_t)
 
@@ -147,42 +164,144 @@ class LeaseLost(Exception):
     """The run was cancelled or another worker took it over: stop without writing."""
 
 
-class HeldRuns:
-    """Runs this process is executing; the heartbeat thread renews their leases."""
+class DatabaseUnavailable(Exception):
+    """The database stayed unreachable through every retry: release the run, do not fail it."""
+
+
+#: Pauses between attempts of a statement whose connection was lost (~12 s in all: long enough
+#: for a PostgreSQL restart or a failover, short enough to give the run back soon otherwise).
+DB_RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0)
+
+
+def _with_db_retry(work: Any, what: str) -> Any:
+    """Run ``work()`` (one whole transaction), again on a fresh connection if the connection was
+    lost. A unique violation on a *retry* means the lost attempt had in fact committed."""
+    for attempt, delay in enumerate((*DB_RETRY_DELAYS, None)):
+        try:
+            return work()
+        except sa_exc.IntegrityError:
+            if attempt:
+                log.info("db.retry_found_committed", what=what)
+                return None
+            raise
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            if delay is None:
+                raise DatabaseUnavailable(f"{what}: {type(exc).__name__}") from exc
+            log.warning("db.connection_lost_retrying", what=what, attempt=attempt + 1, delay_s=delay,
+                        error=type(exc).__name__)
+            time.sleep(delay)
+    return None  # unreachable
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """A database or Redis outage: the run is released for resumption, never failed for it."""
+    if isinstance(exc, DatabaseUnavailable) or is_connection_error(exc):
+        return True
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return False
+    return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
+
+
+class WorkerRuntime:
+    """What this process's worker threads are doing right now: the one owner of that state.
+
+    - the runs it holds (id → workspace), whose leases the heartbeat renews and which a shutdown
+      hands back;
+    - how many runs of each workspace execute at once, against the per-workspace cap;
+    - ``draining``: set on SIGTERM, after which no new run is claimed here.
+    """
 
     def __init__(self) -> None:
-        self._ids: set[str] = set()
+        self._held: dict[str, str] = {}
+        self._per_workspace: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.draining = threading.Event()
+        #: Worker threads of this process (set when they start); the default cap derives from it.
+        self.threads: int | None = None
 
-    def add(self, run_id: str) -> None:
+    def workspace_cap(self, settings: Settings) -> int:
+        """Runs of one workspace this process executes at once: the setting, else threads - 1."""
+        if settings.workspace_max_concurrent_runs:
+            return settings.workspace_max_concurrent_runs
+        return max(1, (self.threads or settings.worker_threads) - 1)
+
+    def admit(self, run_id: str, workspace_id: str, cap: int) -> bool:
+        """Hold ``run_id`` unless its workspace already runs ``cap`` runs here."""
         with self._lock:
-            self._ids.add(run_id)
+            running = self._per_workspace.get(workspace_id, 0)
+            if running >= cap:
+                return False
+            self._per_workspace[workspace_id] = running + 1
+            self._held[run_id] = workspace_id
+            return True
 
     def discard(self, run_id: str) -> None:
         with self._lock:
-            self._ids.discard(run_id)
+            workspace_id = self._held.pop(run_id, None)
+            if workspace_id is not None:
+                left = self._per_workspace.get(workspace_id, 1) - 1
+                if left > 0:
+                    self._per_workspace[workspace_id] = left
+                else:
+                    self._per_workspace.pop(workspace_id, None)
 
     def snapshot(self) -> list[str]:
         with self._lock:
-            return list(self._ids)
+            return list(self._held)
+
+    def running_for(self, workspace_id: str) -> int:
+        with self._lock:
+            return self._per_workspace.get(workspace_id, 0)
 
 
-HELD = HeldRuns()
+RUNTIME = WorkerRuntime()
+HELD = RUNTIME  # the name the heartbeat has always used
 
 
 def renew_leases(settings: Settings | None = None) -> int:
     """Extend the lease of every run this process holds (called by the heartbeat thread)."""
     settings = settings or get_settings()
-    ids = HELD.snapshot()
+    ids = RUNTIME.snapshot()
     if not ids:
         return 0
     with get_engine().begin() as conn:
         result = conn.execute(
             update(runs_t)
             .where(runs_t.c.id.in_(ids), runs_t.c.lease_owner == WORKER_ID, runs_t.c.status == "running")
-            .values(lease_expires_at=utcnow() + timedelta(seconds=settings.lease_seconds))
+            .values(lease_expires_at=db_clock("lease_s")), {"lease_s": settings.lease_seconds}
         )
     return result.rowcount or 0
+
+
+def hand_off_held_runs() -> list[str]:
+    """Give every run this process still holds back to the queue, resumable at once by any worker
+    (graceful shutdown after the grace period). Returns their ids; each is re-enqueued."""
+    from engine.queue import enqueue_run
+
+    ids = RUNTIME.snapshot()
+    if not ids:
+        return []
+
+    def work() -> list[str]:
+        with get_engine().begin() as conn:
+            rows = conn.execute(
+                update(runs_t)
+                .where(runs_t.c.id.in_(ids), runs_t.c.lease_owner == WORKER_ID, runs_t.c.status == "running")
+                .values(status=RunStatus.waiting.value, next_attempt_at=db_clock(0.0), lease_owner=None,
+                        lease_expires_at=None)
+                .returning(runs_t.c.id)
+            ).all()
+        return [r for (r,) in rows]
+
+    released = _with_db_retry(work, "hand off runs") or []
+    for run_id in released:
+        enqueue_run(run_id)
+    log.info("worker.runs_handed_off", count=len(released))
+    return released
 
 
 class Executor:
@@ -197,37 +316,63 @@ class Executor:
     # -- claiming ---------------------------------------------------------------------------
 
     def claim(self, conn: Connection, run_id: str) -> dict[str, Any] | None:
-        now = utcnow()
         row = conn.execute(_CLAIM, {
-            "rid": run_id, "due": now + timedelta(seconds=1), "now": now, "owner": WORKER_ID,
-            "lease_until": now + timedelta(seconds=self.settings.lease_seconds), "first_start": now,
+            "rid": run_id, "due_s": 1.0, "now_s": 0.0, "owner": WORKER_ID, "lease_s": self.settings.lease_seconds,
         }).mappings().first()
         return dict(row) if row else None
+
+    def _claim(self, run_id: str) -> dict[str, Any] | None:
+        def work() -> dict[str, Any] | None:
+            with get_engine().begin() as conn:
+                return self.claim(conn, run_id)
+
+        return _with_db_retry(work, "claim")
+
+    def _defer(self, run_id: str) -> None:
+        """Give the run back as it was: its workspace already uses its share of this process."""
+        def work() -> None:
+            with get_engine().begin() as conn:
+                conn.execute(_DEFER, {"rid": run_id, "owner": WORKER_ID,
+                                      "wait_s": self.settings.workspace_defer_seconds})
+
+        _with_db_retry(work, "defer")
 
     # -- main entry -------------------------------------------------------------------------
 
     def execute(self, run_id: str) -> Outcome:
         """Claim and run ``run_id``. Returns what happened (never raises for step failures)."""
-        engine = get_engine()
-        with engine.begin() as conn:
-            claimed = self.claim(conn, run_id)
+        if RUNTIME.draining.is_set():  # shutting down: leave the run to another worker
+            return Outcome(status="draining", claimed=False, requeue_in=0.0)
+        try:
+            claimed = self._claim(run_id)
+        except DatabaseUnavailable:
+            log.warning("run.claim_unavailable", run_id=run_id)
+            return Outcome(status="not-claimed", claimed=False, requeue_in=self.settings.lease_seconds)
         if claimed is None:
             return Outcome(status="not-claimed", claimed=False)
+        if not RUNTIME.admit(run_id, claimed["workspace_id"], RUNTIME.workspace_cap(self.settings)):
+            self._defer(run_id)
+            delay = self.settings.workspace_defer_seconds * random.uniform(0.8, 1.2)
+            return Outcome(status="deferred", claimed=False, requeue_in=delay)
         if claimed["attempt"] == 1:
             metrics.safe_inc(metrics.RUNS_STARTED, trigger=str(claimed["trigger_type"]))
-        HELD.add(run_id)
         bound = log.bind(run_id=run_id, workflow_id=claimed["workflow_id"], workspace_id=claimed["workspace_id"])
         try:
             return self._run_coroutine(claimed, bound)
         except LeaseLost:
             bound.info("run.lease_lost")
             return Outcome(status="lease-lost")
-        except Exception as exc:  # a bug in the engine itself: fail the run visibly, never silently
+        except Exception as exc:
+            if is_infrastructure_error(exc):  # not the run's fault: let it resume once the outage ends
+                bound.warning("run.released_infrastructure", error=type(exc).__name__)
+                self._buffer().clear()
+                return Outcome(status="released", requeue_in=self.settings.lease_seconds)
+            # a bug in the engine itself: fail the run visibly, never silently
             bound.exception("run.crashed")
             self._finish(run_id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}")
             return Outcome(status="failed", error=str(exc))
         finally:
-            HELD.discard(run_id)
+            RUNTIME.discard(run_id)
 
     def _run_coroutine(self, claimed: dict[str, Any], bound: Any) -> Outcome:
         """Run the async step loop on this thread's own event loop.
@@ -255,9 +400,11 @@ class Executor:
         run_id = run["id"]
         done: dict[str, dict[str, Any]] = {}
         if run["attempt"] > 1:  # a resumed or recovered run: load what already happened
-            with get_engine().connect() as conn:
-                rows = conn.execute(select(steps_t).where(steps_t.c.run_id == run_id)).mappings().all()
-            done = {r["step_key"]: dict(r) for r in rows}
+            def load() -> list[Any]:
+                with get_engine().connect() as conn:
+                    return conn.execute(select(steps_t).where(steps_t.c.run_id == run_id)).mappings().all()
+
+            done = {r["step_key"]: dict(r) for r in _with_db_retry(load, "load steps")}
         self._tl.buffer = []
         definition = run["definition"] or {}
         context: dict[str, Any] = {
@@ -314,28 +461,36 @@ class Executor:
         resume_at = as_aware(prior["resume_at"]) if prior else None
         resuming = resume_at is not None
 
-        # `when`: skip the step when its condition is false.
-        if step.get("when") and not resuming:
-            try:
-                if not evaluate_condition(step["when"], context):
-                    self._write_step(run_id, step, position, prior, status=StepStatus.skipped, finished=True,
-                                     output=None, error=None, attempts=attempts, defer=True)
-                    return Outcome(status="skipped")
-            except StepError as exc:
-                return self._fail_step(run_id, step, position, prior, f"when: {exc}", None, attempts=attempts)
+        # The step's expressions (`when` and config) share one budget inside the step's timeout.
+        timeout = step.get("timeout_s") or self.settings.default_step_timeout_seconds
+        data_cap = self.settings.step_data_max_bytes
+        render_t0 = time.monotonic()
+        with render_budget(self.settings.expression_max_operations,
+                           min(self.settings.expression_max_seconds, timeout)):
+            # `when`: skip the step when its condition is false.
+            if step.get("when") and not resuming:
+                try:
+                    if not evaluate_condition(step["when"], context):
+                        self._write_step(run_id, step, position, prior, status=StepStatus.skipped, finished=True,
+                                         output=None, error=None, attempts=attempts, defer=True)
+                        return Outcome(status="skipped")
+                except StepError as exc:
+                    return self._fail_step(run_id, step, position, prior, f"when: {exc}", None, attempts=attempts)
 
-        started = utcnow()
-        rendered: Any = None
-        if not resuming:
-            attempts += 1
-        try:
-            rendered = render(step.get("config") or {}, context)
-            config = validate_rendered_config(spec.config_model, rendered)
-        except StepError as exc:
-            return self._fail_step(run_id, step, position, prior, str(exc), redact(rendered), attempts=attempts)
+            started = utcnow()
+            rendered: Any = None
+            if not resuming:
+                attempts += 1
+            try:
+                rendered = render(step.get("config") or {}, context)
+                config = validate_rendered_config(spec.config_model, rendered)
+            except StepError as exc:
+                return self._fail_step(run_id, step, position, prior, str(exc),
+                                       redact(storable_step_data(rendered, data_cap)), attempts=attempts)
+        remaining = max(timeout - (time.monotonic() - render_t0), 0.001)
 
         secrets: list[str] = []
-        safe_input = redact(jsonable(rendered))
+        safe_input = redact(storable_step_data(rendered, data_cap))
         if spec.side_effect and not resuming:
             # Record "running" before a side effect, so a crash leaves a visible trace.
             self._write_step(run_id, step, position, prior, status=StepStatus.running, attempts=attempts,
@@ -348,9 +503,8 @@ class Executor:
             attempt=attempts, resume_at=resume_at, settings=self.settings, log=step_log,
             connection_loader=lambda ref: self._load_connection(run["workspace_id"], ref, secrets),
         )
-        timeout = step.get("timeout_s") or self.settings.default_step_timeout_seconds
         try:
-            output = await asyncio.wait_for(spec.run(actx, config), timeout=timeout)
+            output = await asyncio.wait_for(spec.run(actx, config), timeout=remaining)
         except TimeoutError:
             error: StepError = RetryableError(f"timed out after {timeout:g}s")
         except StopRun as stop:
@@ -370,14 +524,15 @@ class Executor:
             step_log.warning("step.exception", exc_type=type(exc).__name__)
             error = RetryableError(f"{type(exc).__name__}: {exc}")
         else:
-            out = redact(jsonable(output), secrets) if secrets else jsonable(output)
+            out = storable_step_data(output, data_cap)
+            out = redact(out, secrets) if secrets else out
             self._write_step(run_id, step, position, prior, status=StepStatus.succeeded, finished=True,
                              attempts=attempts, input=safe_input, output=out, started=started,
                              defer=not spec.side_effect)
             step_log.debug("step.succeeded", attempts=attempts)
             return Outcome(status="succeeded", detail={"output": out})
 
-        message = redact(str(error), secrets) if secrets else str(error)
+        message = redact(str(error), secrets)  # also masks secret-looking URL query values
         if error.retryable and attempts < policy.max_attempts:
             delay = retry_delay(policy, attempts)
             delays = [*((prior or {}).get("retry_delays") or []), delay]
@@ -401,8 +556,8 @@ class Executor:
 
     def _guard(self, conn: Connection, run_id: str) -> None:
         """Renew our lease; raise LeaseLost if the run is no longer ours (cancelled or taken)."""
-        until = utcnow() + timedelta(seconds=self.settings.lease_seconds)
-        if not conn.execute(_GUARD, {"rid": run_id, "owner": WORKER_ID, "until": until}).rowcount:
+        params = {"rid": run_id, "owner": WORKER_ID, "lease_s": self.settings.lease_seconds}
+        if not conn.execute(_GUARD, params).rowcount:
             raise LeaseLost(run_id)
 
     def _buffer(self) -> list[dict[str, Any]]:
@@ -412,11 +567,25 @@ class Executor:
         return buf
 
     def _flush(self, conn: Connection) -> None:
-        """Insert the buffered finished-step rows in one statement (inside the caller's transaction)."""
+        """Insert the buffered finished-step rows in one statement (inside the caller's transaction).
+
+        The buffer is emptied by the caller once the transaction committed (``_commit``), so a
+        transaction retried after a lost connection writes the same rows again.
+        """
         buf = self._buffer()
         if buf:
             conn.execute(_STEP_INSERT, buf)
-            buf.clear()
+
+    def _commit(self, work: Any, what: str) -> Any:
+        """Run ``work(conn)`` in one transaction (retried if the connection is lost); then forget
+        the buffered rows it flushed."""
+        def attempt() -> Any:
+            with get_engine().begin() as conn:
+                return work(conn)
+
+        result = _with_db_retry(attempt, what)
+        self._buffer().clear()
+        return result
 
     def _write_step(self, run_id: str, step: dict[str, Any], position: int, prior: dict[str, Any] | None, *,
                     status: StepStatus, attempts: int, finished: bool = False, input: Any = None,
@@ -432,7 +601,7 @@ class Executor:
         """
         now = utcnow()
         values: dict[str, Any] = {
-            "status": status.value, "attempts": attempts, "error": error, "resume_at": resume_at,
+            "status": status.value, "attempts": attempts, "error": clean_text(error), "resume_at": resume_at,
             "finished_at": now if finished else None,
         }
         if input is not None:
@@ -450,7 +619,8 @@ class Executor:
             if defer:
                 self._buffer().append(row)
                 return
-        with get_engine().begin() as conn:
+
+        def work(conn: Connection) -> None:
             self._guard(conn, run_id)
             self._flush(conn)
             if prior:
@@ -458,6 +628,8 @@ class Executor:
                              .values(**values))
             else:
                 conn.execute(_STEP_INSERT, row)
+
+        self._commit(work, "write step")
 
     def _skip_rest(self, conn: Connection, run_id: str, rest: list[dict[str, Any]], start: int) -> None:
         if not rest:
@@ -476,30 +648,33 @@ class Executor:
                 steps: int = 0, workspace_id: str | None = None,
                 skip: tuple[list[dict[str, Any]], int] | None = None) -> None:
         """Final transaction: buffered steps, skipped rest, run status and usage, all or nothing."""
-        with get_engine().begin() as conn:
+        def work(conn: Connection) -> bool:
             updated = conn.execute(_RELEASE, {
-                "rid": run_id, "owner": WORKER_ID, "new_status": status.value, "err": error, "res": result,
-                "finished": utcnow(), "next_at": None,
+                "rid": run_id, "owner": WORKER_ID, "new_status": status.value, "err": clean_text(error),
+                "res": clean_text(result), "finished": utcnow(), "next_at": None,
             }).rowcount
             if not updated:
-                self._buffer().clear()
-                return
-            metrics.safe_inc(metrics.RUNS_FINISHED, status=status.value)
+                return False
             self._flush(conn)
             if skip:
                 self._skip_rest(conn, run_id, *skip)
+            return True
+
+        if not self._commit(work, "finish run"):
+            return
+        metrics.safe_inc(metrics.RUNS_FINISHED, status=status.value)
         if workspace_id:
             USAGE.add(workspace_id, runs=1, steps=steps)
 
     def _park(self, run_id: str, wait_s: float, *, steps: int, workspace_id: str) -> None:
-        with get_engine().begin() as conn:
-            updated = conn.execute(_PARK, {
-                "rid": run_id, "owner": WORKER_ID, "next_at": utcnow() + timedelta(seconds=wait_s),
-            }).rowcount
-            if not updated:
-                self._buffer().clear()
-                raise LeaseLost(run_id)
+        def work(conn: Connection) -> bool:
+            if not conn.execute(_PARK, {"rid": run_id, "owner": WORKER_ID, "wait_s": float(wait_s)}).rowcount:
+                return False
             self._flush(conn)
+            return True
+
+        if not self._commit(work, "park run"):
+            raise LeaseLost(run_id)
         if steps:
             USAGE.add(workspace_id, steps=steps)
 

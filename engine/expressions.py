@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import json
 import re
+import string
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -38,6 +42,15 @@ MAX_SIZE = 1_000_000
 MAX_INT_BITS = 4_096
 #: Largest rendered text of one template.
 MAX_OUTPUT = 2 * MAX_SIZE
+#: Deepest bracket nesting inside one ``{{ }}``/``{% %}`` (the parser and Python's compiler
+#: recurse per level: deeper input would crash them instead of failing politely).
+MAX_NESTING = 32
+#: Default budget of one evaluation when no step-wide budget is active (see ``render_budget``):
+#: sandbox operations (calls, attribute/item lookups, operators, loop iterations) and seconds.
+DEFAULT_MAX_OPERATIONS = 1_000_000
+DEFAULT_MAX_SECONDS = 5.0
+#: How many operations pass between two looks at the clock (time.monotonic costs ~50 ns).
+_CLOCK_EVERY = 512
 
 _EXPR_START = re.compile(r"\{\{|\{%")
 _WHOLE = re.compile(r"^\s*\{\{-?(?P<expr>.*?)-?\}\}\s*$", re.DOTALL)
@@ -56,11 +69,86 @@ class ExpressionError(PermanentError):
             message = f"expression '{expression}' is not allowed: {reason}"
         elif kind == "syntax":
             message = f"expression '{expression}' has a syntax error: {reason}"
+        elif kind == "budget":
+            message = f"expression '{_shorten(expression)}' stopped: {reason}"
         else:
             message = f"expression '{expression}' failed: {reason}"
         super().__init__(message, details={"expression": expression, "reason": reason})
         self.expression = expression
         self.reason = reason
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# ---------------------------------------------------------------------------------- budgets
+
+
+class BudgetExceeded(Exception):
+    """Raised inside the sandbox when an evaluation spent its operations or its time."""
+
+
+class Budget:
+    """Operations and wall-clock seconds an evaluation (or a whole step's rendering) may spend.
+
+    Every sandbox operation — a call (functions, methods, macros), an attribute or item lookup,
+    an intercepted operator, one loop iteration, one item of a size check — costs one unit, and
+    every ``_CLOCK_EVERY`` units the deadline is checked. So nested loops and macro fan-outs stop
+    after a bounded amount of work, whatever each piece looks like on its own.
+    """
+
+    __slots__ = ("ops", "max_ops", "seconds", "deadline", "next_clock")
+
+    def __init__(self, max_ops: int = DEFAULT_MAX_OPERATIONS, seconds: float = DEFAULT_MAX_SECONDS) -> None:
+        self.ops = 0
+        self.max_ops = max_ops
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.next_clock = _CLOCK_EVERY
+
+    def spend(self, units: int = 1) -> None:
+        self.ops += units
+        if self.ops >= self.next_clock:
+            self.next_clock = self.ops + _CLOCK_EVERY
+            if self.ops > self.max_ops:
+                raise BudgetExceeded(f"it used more than {self.max_ops:,} operations (loops, calls, lookups); "
+                                     "simplify it or move the work into a step")
+            if time.monotonic() > self.deadline:
+                raise BudgetExceeded(f"it ran for more than {self.seconds:g}s; simplify it or move the work "
+                                     "into a step")
+
+
+#: The budget of the evaluation running in this thread/task (set by ``render_budget`` or per call).
+_active_budget: ContextVar[Budget | None] = ContextVar("flowmate_expression_budget", default=None)
+
+
+def _spend(units: int = 1) -> None:
+    budget = _active_budget.get()
+    if budget is not None:
+        budget.spend(units)
+
+
+@contextmanager
+def render_budget(max_ops: int = DEFAULT_MAX_OPERATIONS, seconds: float = DEFAULT_MAX_SECONDS) -> Iterator[Budget]:
+    """Share one budget between every evaluation inside the block (the executor wraps a step's
+    ``when`` and config rendering in one, bounded by the step's timeout)."""
+    budget = Budget(max_ops, seconds)
+    token = _active_budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _active_budget.reset(token)
+
+
+@contextmanager
+def _evaluation_budget() -> Iterator[None]:
+    """A default budget for an evaluation that runs outside any ``render_budget`` block."""
+    if _active_budget.get() is not None:
+        yield
+        return
+    with render_budget():
+        yield
 
 
 # --------------------------------------------------------------------------- resource guards
@@ -70,9 +158,36 @@ def _too_big(what: str) -> SecurityError:
     return SecurityError(f"{what} would exceed the sandbox limit of {MAX_SIZE:,} items")
 
 
+def _deep_size(value: Any, limit: int = MAX_SIZE) -> int:
+    """Items plus characters in ``value`` and everything nested in it, counting shared parts each
+    time they appear (that is what materialising or serialising it costs). Stops counting just
+    past ``limit``; each visited item is charged to the active budget."""
+    total = 0
+    stack = [value]
+    visited = 0
+    while stack and total <= limit:
+        item = stack.pop()
+        visited += 1
+        if isinstance(item, str | bytes):
+            total += len(item) or 1
+        elif isinstance(item, Mapping):
+            total += len(item) or 1
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            total += len(item) or 1
+            stack.extend(item)
+        else:
+            total += 1
+    _spend(visited)
+    return total
+
+
 def _size(value: Any) -> int | None:
-    if isinstance(value, str | bytes | list | tuple):
+    if isinstance(value, str | bytes):
         return len(value)
+    if isinstance(value, list | tuple):
+        return _deep_size(value)
     return None
 
 
@@ -80,6 +195,11 @@ def _check_repeat(seq: Any, times: Any) -> None:
     size = _size(seq)
     if size is not None and isinstance(times, int) and size * max(times, 0) > MAX_SIZE:
         raise _too_big(f"repeating a {type(seq).__name__} {times} times")
+
+
+def _check_materialised(value: Any, what: str) -> None:
+    if isinstance(value, Mapping | list | tuple) and _deep_size(value) > MAX_SIZE:
+        raise _too_big(what)
 
 
 def _check_int(value: Any) -> Any:
@@ -104,9 +224,21 @@ def _check_percent_format(fmt: str, args: Any) -> None:
                 raise _too_big(f"a format width of {value}")
 
 
-def _check_brace_format(fmt: str) -> None:
-    for spec in _BRACE_SPEC.findall(fmt):
-        _check_widths(_NUMBER.findall(spec))
+def _check_brace_format(fmt: str, args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None) -> None:
+    """Refuse literal widths past the cap, and any big number fed to a nested ``{:{}}`` width."""
+    try:
+        fields = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return  # str.format raises the same error itself
+    nested = False
+    for _literal, _name, spec, _conversion in fields:
+        if spec:
+            _check_widths(_NUMBER.findall(spec))
+            nested = nested or "{" in spec
+    if nested:
+        for value in (*args, *(kwargs or {}).values()):
+            if isinstance(value, int) and not isinstance(value, bool) and value > MAX_SIZE:
+                raise _too_big(f"a format width of {value}")
 
 
 def _check_str_method(name: str, owner: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -121,8 +253,10 @@ def _check_str_method(name: str, owner: str, args: tuple[Any, ...], kwargs: dict
         _check_replace(owner, args[0], args[1], args[2] if len(args) > 2 else -1)
     elif name == "join" and args:
         _check_join(owner, args[0])
-    elif name in {"format", "format_map"}:
-        _check_brace_format(owner)
+    elif name == "format":
+        _check_brace_format(owner, args, kwargs)
+    elif name == "format_map":
+        _check_brace_format(owner, (), args[0] if args and isinstance(args[0], Mapping) else None)
 
 
 def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
@@ -140,6 +274,7 @@ def _check_join(separator: Any, items: Any) -> None:
         return
     total = len(str(separator)) * max(len(items) - 1, 0)
     total += sum(len(item) if isinstance(item, str) else 20 for item in items)
+    _spend(len(items))
     if total > MAX_SIZE:
         raise _too_big("join()")
 
@@ -210,7 +345,39 @@ def _check_indent_filter(s: Any, width: Any = 4, *args: Any, **kwargs: Any) -> N
         _check_repeat(str(s), max(width, 1))
 
 
+def _check_wordwrap_filter(_env: Any, s: Any, width: Any = 79, break_long_words: Any = True,
+                           wrapstring: Any = None, *args: Any, **kwargs: Any) -> None:
+    width = kwargs.get("width", width)
+    wrapstring = kwargs.get("wrapstring", wrapstring)
+    text = str(s)
+    _spend(len(text) // 64 + 1)  # textwrap is pure Python: charge it by size
+    wrap = len(wrapstring) if isinstance(wrapstring, str) else 1
+    lines = len(text) // max(width if isinstance(width, int) else 1, 1) + 1
+    if len(text) + lines * wrap > MAX_SIZE:
+        raise _too_big("wordwrap()")
+
+
+def _check_sum_filter(_env: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> None:
+    """Adding lists or strings copies the running total every time: bound the total *and* the
+    copying (n additions of a growing total cost n × total)."""
+    if isinstance(start, int | float) or not isinstance(iterable, list | tuple):
+        return
+    total = _deep_size(iterable)
+    if total > MAX_SIZE or total * len(iterable) > 20 * MAX_SIZE:
+        raise _too_big("sum() of sequences")
+
+
+def _guarded_sum(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+    if not isinstance(start, int | float):
+        iterable = list(iterable)
+        _check_sum_filter(environment, iterable, attribute, start)
+    return jinja_filters.do_sum(environment, iterable, attribute, start)
+
+
+_guarded_sum.jinja_pass_arg = jinja_filters.do_sum.jinja_pass_arg  # type: ignore[attr-defined]
+
 _GUARDED_FILTERS: dict[str, Callable[..., None]] = {
+    "wordwrap": _check_wordwrap_filter,
     "center": _width_arg(1, "width"),
     "indent": _check_indent_filter,
     "replace": _check_replace_filter,
@@ -236,13 +403,34 @@ class _GuardedCodeGenerator(CodeGenerator):
         self.write("))")
 
 
+def _count_loops(node: nodes.Node) -> nodes.Node:
+    """Wrap every ``{% for %}`` iterable in ``environment.guarded_iter`` (one budget unit per item)."""
+    for loop in node.find_all(nodes.For):
+        loop.iter = nodes.Call(nodes.EnvironmentAttribute("guarded_iter"), [loop.iter], [], None, None,
+                               lineno=loop.lineno)
+    return node
+
+
 class FlowMateSandbox(ImmutableSandboxedEnvironment):
     """The sandbox every expression runs in (one shared instance, see ``environment``)."""
 
     code_generator_class = _GuardedCodeGenerator
     intercepted_binops = frozenset({"*", "**", "%", "+"})
 
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        return _count_loops(super()._parse(source, name, filename))  # type: ignore[return-value]
+
+    def guarded_iter(self, iterable: Any) -> Iterator[Any]:
+        for item in iterable:
+            _spend()
+            yield item
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _spend()
+        return super().getitem(obj, argument)
+
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _spend()
         if operator == "*":
             _check_repeat(left, right)
             _check_repeat(right, left)
@@ -258,18 +446,23 @@ class FlowMateSandbox(ImmutableSandboxedEnvironment):
         return _check_int(super().call_binop(context, operator, left, right))
 
     def guarded_concat(self, parts: tuple[Any, ...]) -> str:
+        _spend(len(parts))
+        for part in parts:
+            _check_materialised(part, "concatenation with '~'")
         strings = [str(part) for part in parts]
         if sum(map(len, strings)) > MAX_SIZE:
             raise _too_big("concatenation with '~'")
         return "".join(strings)
 
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        _spend()
         owner = getattr(obj, "__self__", None)
         if isinstance(owner, str):
             _check_str_method(getattr(obj, "__name__", ""), owner, args, kwargs)
         return super().call(context, obj, *args, **kwargs)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        _spend()
         # ``trigger.body.items`` means the payload key "items", not dict.items.
         if isinstance(obj, Mapping) and not isinstance(obj, Undefined):
             try:
@@ -280,9 +473,19 @@ class FlowMateSandbox(ImmutableSandboxedEnvironment):
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)
-        if wrapped is not None:
-            _check_brace_format(value.__self__)
-        return wrapped
+        if wrapped is None:
+            return None
+        fmt, is_map = value.__self__, value.__name__ == "format_map"
+        _check_brace_format(fmt)
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            if is_map:
+                _check_brace_format(fmt, (), args[0] if args and isinstance(args[0], Mapping) else None)
+            else:
+                _check_brace_format(fmt, args, kwargs)
+            return wrapped(*args, **kwargs)
+
+        return checked
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         # ChainableUndefined would swallow the error silently; fail loudly instead.
@@ -294,6 +497,7 @@ def _finalize(value: Any) -> Any:
     if value is None or isinstance(value, Undefined):
         return ""
     if isinstance(value, dict | list):
+        _check_materialised(value, "the value written into the text")
         return json.dumps(value, default=str, ensure_ascii=False)
     return value
 
@@ -308,6 +512,7 @@ def _build_environment() -> FlowMateSandbox:
     )
     for name, check in _GUARDED_FILTERS.items():
         env.filters[name] = _guard_filter(name, check)
+    env.filters["sum"] = _guarded_sum
     # Small, predictable globals: no namespace() (lets loops accumulate) and no lipsum().
     env.globals = {
         "range": _safe_range,
@@ -346,8 +551,35 @@ def _is_single_expression(source: str) -> bool:
     return len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData)
 
 
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+_OPENERS, _CLOSERS = "([{", ")]}"
+
+
+def nesting_depth(code: str) -> int:
+    """Deepest bracket nesting in ``code`` (brackets inside string literals count too: cheap
+    and conservative)."""
+    depth = deepest = 0
+    for char in code:
+        if char in _OPENERS:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in _CLOSERS:
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def _check_nesting(source: str, bare: bool = False) -> None:
+    """Refuse expressions nested past MAX_NESTING before the parser recurses into them."""
+    pieces = [source] if bare else [m.group(0)[2:-2] for m in _TAG.finditer(source)]
+    for piece in pieces:
+        if nesting_depth(piece) > MAX_NESTING:
+            raise ExpressionError(source, f"brackets are nested more than {MAX_NESTING} levels deep",
+                                  kind="syntax")
+
+
 @lru_cache(maxsize=4096)
 def _compile(source: str) -> _Compiled:
+    _check_nesting(source)
     try:
         if _is_single_expression(source):
             match = _WHOLE.match(source)
@@ -358,21 +590,29 @@ def _compile(source: str) -> _Compiled:
         raise ExpressionError(source, exc.message or str(exc), kind="syntax") from None
     except SecurityError as exc:
         raise ExpressionError(source, str(exc), kind="unsafe") from None
+    except (RecursionError, MemoryError, SyntaxError):
+        raise ExpressionError(source, "the expression is nested too deeply", kind="syntax") from None
 
 
 @lru_cache(maxsize=1024)
 def _compile_bare(source: str) -> Any:
+    _check_nesting(source, bare=True)
     try:
         return environment.compile_expression(source)
     except TemplateSyntaxError as exc:
         raise ExpressionError(source, exc.message or str(exc), kind="syntax") from None
+    except (RecursionError, MemoryError, SyntaxError):
+        raise ExpressionError(source, "the expression is nested too deeply", kind="syntax") from None
 
 
 def _run(source: str, func: Callable[[], Any]) -> Any:
     try:
-        return func()
+        with _evaluation_budget():
+            return func()
     except ExpressionError:
         raise
+    except BudgetExceeded as exc:
+        raise ExpressionError(source, str(exc), kind="budget") from None
     except SecurityError as exc:
         raise ExpressionError(source, str(exc), kind="unsafe") from None
     except TemplateSyntaxError as exc:
@@ -386,7 +626,19 @@ def _run(source: str, func: Callable[[], Any]) -> Any:
 
 
 def _to_data(value: Any, source: str) -> Any:
-    """Turn a native expression result into plain data (no Undefined, generators, callables)."""
+    """Turn a native expression result into plain data (no Undefined, generators, callables),
+    refusing results whose whole materialised size (nested containers included) is past the cap."""
+    if isinstance(value, Mapping | list | tuple) and _deep_size(value) > MAX_SIZE:
+        raise ExpressionError(source, f"result is larger than {MAX_SIZE:,} items and characters", kind="unsafe")
+    data = _materialise(value, source)
+    if isinstance(data, dict | list) and _deep_size(data) > MAX_SIZE:
+        raise ExpressionError(source, f"result is larger than {MAX_SIZE:,} items and characters", kind="unsafe")
+    if isinstance(data, str) and len(data) > MAX_OUTPUT:
+        raise ExpressionError(source, f"result is longer than {MAX_OUTPUT:,} characters", kind="unsafe")
+    return data
+
+
+def _materialise(value: Any, source: str) -> Any:
     if isinstance(value, Undefined):
         return None
     if isinstance(value, str):
@@ -394,13 +646,14 @@ def _to_data(value: Any, source: str) -> Any:
     if isinstance(value, int | float | bool) or value is None:
         return value
     if isinstance(value, Mapping):
-        return {k: _to_data(v, source) for k, v in value.items()}
+        return {k: _materialise(v, source) for k, v in value.items()}
     if isinstance(value, list | tuple | range | Iterator):
         out = []
         for item in value:
             if len(out) >= MAX_SIZE:
                 raise ExpressionError(source, f"result has more than {MAX_SIZE:,} items", kind="unsafe")
-            out.append(_to_data(item, source))
+            _spend()
+            out.append(_materialise(item, source))
         return out
     if callable(value):
         name = getattr(value, "__name__", type(value).__name__)

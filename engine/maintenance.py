@@ -1,21 +1,21 @@
 """Background threads that keep runs alive and never lost: heartbeat and sweeper.
 
-- heartbeat: renews the lease of every run this process holds (engine.executor.HELD);
+- heartbeat: renews the lease of every run this process holds (engine.executor.RUNTIME);
 - sweeper: re-enqueues queued runs nobody picked up, waiting runs whose time has come, and runs
   whose worker died (lease expired); also forgets 24-hour-old webhook idempotency keys.
 Both are idempotent: claiming a run is a conditional UPDATE, so a duplicate message is harmless.
+Every time comparison uses the database's clock (engine.db.db_clock), as the leases do.
 """
 
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
 import structlog
 from sqlalchemy import and_, or_, select
 
 from engine.config import get_settings
-from engine.db import get_engine, session_scope, utcnow
+from engine.db import db_clock, get_engine, session_scope
 from engine.models import Run
 
 log = structlog.get_logger("flowmate.maintenance")
@@ -29,15 +29,13 @@ def sweep_once(limit: int = 500) -> int:
     from engine.queue import enqueue_run
 
     settings = get_settings()
-    now = utcnow()
-    grace = timedelta(seconds=settings.queued_grace_seconds)
     with get_engine().connect() as conn:
         ids = [r for (r,) in conn.execute(
             select(runs_t.c.id).where(or_(
-                and_(runs_t.c.status == "queued", runs_t.c.created_at < now - grace),
-                and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at < now - grace),
-                and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < now),
-            )).limit(limit)
+                and_(runs_t.c.status == "queued", runs_t.c.created_at < db_clock("minus_grace")),
+                and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at < db_clock("minus_grace")),
+                and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < db_clock(0.0)),
+            )).limit(limit), {"minus_grace": -settings.queued_grace_seconds}
         )]
     for run_id in ids:
         enqueue_run(run_id)
@@ -51,6 +49,9 @@ def expire_keys() -> None:
 
     with session_scope() as session:
         expire_idempotency_keys(session)
+    from engine.ratelimit import expire_replay_markers
+
+    expire_replay_markers()
 
 
 def heartbeat() -> None:

@@ -254,3 +254,14 @@ class UserSession(SQLModel, table=True):
     created_at: datetime = _created()
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     revoked_at: datetime | None = _ts()
+
+
+class ReplayMarker(SQLModel, table=True):
+    """A one-time key already used (an HMAC webhook signature), kept until ``expires_at``.
+
+    In the database rather than Redis: a Redis flush or outage must neither let a replay
+    through nor stop signed webhooks from being accepted.
+    """
+
+    key: str = Field(primary_key=True, max_length=200)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))

@@ -49,6 +49,15 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _IPV4_COMPAT = ipaddress.ip_network("::/96")
+#: IANA special-purpose registries (RFC 6890 and successors): never a server's destination,
+#: whatever Python's ``is_global`` says about a few of them (192.0.0.9 and .10, 2001::/23 parts).
+_SPECIAL_PURPOSE = tuple(ipaddress.ip_network(net) for net in (
+    "0.0.0.0/8", "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24",
+    "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
+    "255.255.255.255/32",
+    "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "2002::/16", "2620:4f:8000::/48",
+    "3fff::/20", "5f00::/16", "fc00::/7",
+))
 
 
 class OutboundRefused(PermanentError):
@@ -88,6 +97,8 @@ def _refusal_reason(ip: IPAddress) -> str | None:
         return "site-local addresses"
     if ip.is_reserved:
         return "reserved addresses"
+    if any(ip.version == net.version and ip in net for net in _SPECIAL_PURPOSE):
+        return "IANA special-purpose addresses"
     if ip.is_private:
         return "private-network addresses"
     if not ip.is_global:

@@ -74,7 +74,7 @@ def reset_broker() -> None:
     """Forget the broker (tests switch between embedded and Redis in one process)."""
     global _broker, _actor, _exec_instance
     with _lock:
-        stop_embedded_worker()
+        stop_embedded_worker(grace_s=5.0)
         if _broker is not None:
             _broker.close()
         _broker = None
@@ -93,14 +93,17 @@ def enqueue_run(run_id: str, delay_s: float | None = None) -> None:
 
 
 def start_embedded_worker(threads: int | None = None) -> dramatiq.Worker:
-    """Start in-process worker threads (embedded mode, or `run --wait` without Redis)."""
+    """Start worker threads in this process (embedded mode, `run --wait`, `flowmate worker`)."""
     global _embedded_worker
     with _lock:
         broker = setup_broker()
         if _embedded_worker is None:
+            from engine.executor import RUNTIME
+
             settings = get_settings()
-            _embedded_worker = dramatiq.Worker(broker, worker_threads=threads or settings.worker_threads,
-                                               worker_timeout=100)
+            RUNTIME.threads = threads or settings.worker_threads
+            RUNTIME.draining.clear()
+            _embedded_worker = dramatiq.Worker(broker, worker_threads=RUNTIME.threads, worker_timeout=100)
             _embedded_worker.start()
             from engine.maintenance import start_background_threads
 
@@ -108,15 +111,27 @@ def start_embedded_worker(threads: int | None = None) -> dramatiq.Worker:
         return _embedded_worker
 
 
-def stop_embedded_worker() -> None:
+def stop_embedded_worker(grace_s: float | None = None) -> None:
+    """Stop gracefully: take no new run, let in-flight steps finish for ``grace_s`` seconds
+    (default FLOWMATE_WORKER_SHUTDOWN_GRACE_SECONDS) while the heartbeat keeps their leases, then
+    hand every run still unfinished back to the queue so another worker resumes it at once."""
     global _embedded_worker
     with _lock:
         if _embedded_worker is not None:
-            _embedded_worker.stop(timeout=5000)
+            from engine.executor import RUNTIME, hand_off_held_runs
+
+            grace = get_settings().worker_shutdown_grace_seconds if grace_s is None else grace_s
+            RUNTIME.draining.set()
+            _embedded_worker.stop(timeout=max(1, int(grace * 1000)))
             _embedded_worker = None
+            try:
+                hand_off_held_runs()
+            except Exception:  # the database is gone: the leases expire and the sweeper resumes them
+                log.exception("worker.hand_off_failed")
             from engine.maintenance import stop_background_threads
 
             stop_background_threads()
+            RUNTIME.draining.clear()  # this process may start workers again (tests, embedded mode)
 
 
 def queue_depth() -> int | None:

@@ -3,7 +3,9 @@
 Two complementary nets: values under secret-looking keys (``password``, ``api_key``,
 ``Authorization`` ...) and ``SecretStr`` values are replaced wholesale, and any occurrence of a
 *known* secret string (e.g. a connection's decrypted token echoed back in an error body) is
-replaced wherever it appears inside other strings.
+replaced wherever it appears inside other strings. Query-string values under secret-looking
+names (``https://api.example.com/v1?api_key=...``) are masked inside any string, so a secret
+rendered into a URL does not show in step input, errors or logs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
@@ -86,6 +89,8 @@ _NOT_SECRET_SUFFIXES = (
     "usage",
 )
 _SPLIT = re.compile(r"[^a-z0-9]+")
+#: ``name=value`` pairs of a query string (after ``?``, ``&`` or ``;``).
+_QUERY_PAIR = re.compile(r"(?<=[?&;])([^=&#\s?;]{1,100})=([^&#\s;]*)")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -137,18 +142,30 @@ def redact(value: Any, secrets: Iterable[Any] = ()) -> Any:
     return _redact(value, _known(secrets))
 
 
+def redact_query_values(text: str) -> str:
+    """Mask the values of secret-looking query parameters in ``text`` (``?token=abc`` → ``?token=••••••``)."""
+    if "=" not in text or ("?" not in text and "&" not in text):
+        return text
+
+    def mask(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        return f"{name}={REDACTED}" if value and is_secret_key(unquote_plus(name)) else match.group(0)
+
+    return _QUERY_PAIR.sub(mask, text)
+
+
 def _redact_string(text: str, known: list[str]) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return text
+    return redact_query_values(text)
 
 
 def _redact(value: Any, known: list[str]) -> Any:
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
     if isinstance(value, str):
-        return _redact_string(value, known) if known else value
+        return _redact_string(value, known)
     if isinstance(value, BaseModel):
         return _redact(value.model_dump(mode="python"), known)
     if isinstance(value, Mapping):

@@ -4,6 +4,12 @@ Failure classes follow what a retry can fix: 408, 429, 5xx, timeouts and connect
 retryable; any other 4xx (and a 3xx left over when redirects are off or exhausted) is permanent.
 Secrets from the connection are added to the request only; they never appear in the step output
 or in error messages (responses are returned without echoing request headers).
+
+Responses are read as a stream, up to ``max_response_bytes`` (default
+FLOWMATE_HTTP_MAX_RESPONSE_BYTES, 10 MiB) of *decompressed* body: gzip and deflate are inflated
+here, chunk by chunk with a bounded output size, so neither a huge body nor a small
+"decompression bomb" can make the worker hold more than the cap. A cut body is returned as text
+with ``truncated`` set. A header value with a line break can never be sent: it fails at once.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import hashlib
 import hmac
 import json as jsonlib
 import time
+import zlib
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -136,6 +143,15 @@ class Config(BaseModel):
         description="Follow up to 5 redirects; each hop is checked by the outbound guard.",
         examples=[True],
     )
+    max_response_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024 * 1024 * 1024,
+        title="Response size limit (bytes)",
+        description="Read at most this much of the (decompressed) response body; the rest is cut and the output "
+                    "says 'truncated'. Empty: the server's default (10 MiB).",
+        examples=[1048576],
+    )
     sign: SignConfig | None = Field(
         default=None,
         title="HMAC signing",
@@ -189,14 +205,62 @@ def _reveal(value: Any) -> Any:
     return getter() if callable(getter) else value
 
 
-def _parse_body(response: httpx.Response) -> Any:
-    content_type = response.headers.get("content-type", "").lower()
-    if "json" in content_type and response.content:
+class _Inflater:
+    """Decompress one Content-Encoding with a hard bound on the output kept."""
+
+    def __init__(self, encoding: str) -> None:
+        enc = encoding.strip().lower()
+        self.identity = enc in ("", "identity")
+        self._d: Any = None
+        self._deflate = enc == "deflate"
+        if enc in ("gzip", "x-gzip"):
+            self._d = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+        elif not self.identity and not self._deflate:
+            raise PermanentError(f"the response uses Content-Encoding {encoding!r}, which is not supported")
+
+    def feed(self, chunk: bytes, room: int) -> bytes:
+        """Up to ``room`` bytes of output for ``chunk`` (more input may stay unconsumed: the body is cut)."""
+        if self.identity:
+            return chunk[:room]
+        if self._d is None:  # deflate: zlib-wrapped (RFC 1950) per spec, raw deflate in practice too
+            self._d = zlib.decompressobj(wbits=zlib.MAX_WBITS if chunk[:1] == b"\x78" else -zlib.MAX_WBITS)
         try:
-            return response.json()
-        except (ValueError, jsonlib.JSONDecodeError):
-            return response.text
-    return response.text
+            return self._d.decompress(chunk, room)
+        except zlib.error as exc:
+            raise PermanentError(f"the response body could not be decompressed: {exc}") from None
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    """The decompressed body up to ``cap`` bytes, and whether more was there."""
+    inflater = _Inflater(response.headers.get("content-encoding", ""))
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        room = cap + 1 - len(body)
+        body += inflater.feed(chunk, room)
+        if len(body) > cap:
+            return bytes(body[:cap]), True
+    return bytes(body), False
+
+
+def _decode_text(response: httpx.Response, body: bytes) -> str:
+    return body.decode(response.charset_encoding or "utf-8", errors="replace")
+
+
+def _parse_body(response: httpx.Response, body: bytes, truncated: bool) -> Any:
+    content_type = response.headers.get("content-type", "").lower()
+    if "json" in content_type and body and not truncated:
+        try:
+            return jsonlib.loads(body)
+        except (ValueError, RecursionError):
+            pass
+    return _decode_text(response, body)
+
+
+def _check_header_values(headers: dict[str, str]) -> None:
+    for name, value in headers.items():
+        if any(ch in str(name) or ch in str(value) for ch in "\r\n\x00"):
+            raise PermanentError(f"header {name!r} contains a line break or NUL character, which can never be "
+                                 "sent; remove it from the value")
 
 
 def _redact(value: Any, secrets: list[str]) -> Any:
@@ -215,9 +279,9 @@ def _redact(value: Any, secrets: list[str]) -> Any:
     return value
 
 
-def _excerpt(response: httpx.Response, secrets: list[str]) -> str:
+def _excerpt(text: str, secrets: list[str]) -> str:
     # Redact before cutting, so a secret straddling the cut cannot leak half of itself.
-    text = " ".join(_redact(response.text, secrets).split())
+    text = " ".join(_redact(text, secrets).split())
     return text[:EXCERPT_CHARS] + ("…" if len(text) > EXCERPT_CHARS else "")
 
 
@@ -247,6 +311,9 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
         headers.update(auth)
     if not any(name.lower() == "idempotency-key" for name in headers):
         headers["Idempotency-Key"] = ctx.idempotency_key
+    if not any(name.lower() == "accept-encoding" for name in headers):
+        headers["Accept-Encoding"] = "gzip, deflate"  # the encodings _Inflater bounds
+    _check_header_values(headers)
 
     kwargs: dict[str, Any] = {"headers": headers, "params": config.query or None}
     if config.json_body is not None:
@@ -257,11 +324,13 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
         secrets = [*secrets, *_apply_signature(ctx, config.sign, kwargs)]
 
     method = config.method.value
+    cap = config.max_response_bytes or ctx.settings.http_max_response_bytes
     try:
         async with guarded_client(
             ctx.settings, timeout=config.timeout_s, follow_redirects=config.follow_redirects
-        ) as client:
-            response = await client.request(method, url, **kwargs)
+        ) as client, client.stream(method, url, **kwargs) as response:
+            ok = 200 <= response.status_code < 300
+            raw, truncated = await _read_capped(response, cap if ok else min(cap, 64 * 1024))
     except httpx.TimeoutException as exc:
         raise RetryableError(f"{method} {url} timed out after {config.timeout_s:g}s") from exc
     except httpx.TooManyRedirects as exc:
@@ -274,16 +343,27 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
         raise RetryableError(f"{method} {url} failed: {type(exc).__name__}: {exc}") from exc
 
     status = response.status_code
-    if 200 <= status < 300:
-        return {
+    if ok:
+        out: dict[str, Any] = {
             "status": status,
             "headers": _redact(dict(response.headers), secrets),
-            "body": _redact(_parse_body(response), secrets),
+            "body": _redact(_parse_body(response, raw, truncated), secrets),
         }
-    summary = f"{method} {url} returned HTTP {status}: {_excerpt(response, secrets)}"
+        if truncated:
+            out["truncated"] = {"limit_bytes": cap,
+                                "content_length": _int_or_none(response.headers.get("content-length"))}
+        return out
+    summary = f"{method} {url} returned HTTP {status}: {_excerpt(_decode_text(response, raw), secrets)}"
     if status in RETRYABLE_STATUSES or status >= 500:
         raise RetryableError(summary, details={"status": status})
     raise PermanentError(summary, details={"status": status})
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _apply_signature(ctx: ActionContext, sign: SignConfig, kwargs: dict[str, Any]) -> list[str]:

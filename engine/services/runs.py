@@ -172,7 +172,9 @@ def run_public(session: Session, run: Run, *, include_steps: bool = True) -> dic
         "duration_ms": _duration_ms(run.started_at, run.finished_at),
     }
     if include_steps:
-        out["trigger"] = run.trigger_payload
+        from engine.redaction import redact  # trigger fields such as password/api_key, as in step inputs
+
+        out["trigger"] = redact(run.trigger_payload)
         rows = {sr.step_key: sr for sr in session.exec(select(StepRun).where(StepRun.run_id == run.id)).all()}
         steps = []
         for step in run.definition.get("steps", []):

@@ -66,5 +66,8 @@ def build_api() -> Any:
         expose_headers=["X-Request-ID", "Retry-After", "Location"],
         max_age=600,
     )
+    from flowmate_app.api.bodylimits import BodyLimitMiddleware
+
+    api.add_middleware(BodyLimitMiddleware)  # inside ApiMiddleware: its answers get the API headers
     api.add_middleware(ApiMiddleware)
     return api
