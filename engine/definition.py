@@ -120,12 +120,45 @@ def validate_action_config(action_name: str, config: dict[str, Any], prefix: str
     return {}
 
 
+def _shape_limits(raw: dict[str, Any]) -> dict[str, str]:
+    """Nesting past FLOWMATE_MAX_JSON_DEPTH in step and trigger configs, and NUL characters in the
+    plain-text fields (stored as text columns, where PostgreSQL refuses NUL)."""
+    from engine.config import get_settings
+    from engine.datalimits import json_depth
+
+    limit = get_settings().max_json_depth
+    fields: dict[str, str] = {}
+    too_deep = f"nested more than {limit} levels deep (FLOWMATE_MAX_JSON_DEPTH)"
+    if json_depth(raw, stop_at=limit + 3) > limit + 3:  # + steps → step → config
+        fields["__root__"] = too_deep
+    for name in ("name", "description"):
+        if isinstance(raw.get(name), str) and "\x00" in raw[name]:
+            fields[name] = "must not contain NUL characters"
+    for index, step in enumerate(raw.get("steps") or [] if isinstance(raw.get("steps"), list) else []):
+        if not isinstance(step, dict):
+            continue
+        if json_depth(step.get("config"), stop_at=limit) > limit:
+            fields[f"steps.{index}.config"] = too_deep
+        for name in ("name", "when", "key"):
+            if isinstance(step.get(name), str) and "\x00" in step[name]:
+                fields[f"steps.{index}.{name}"] = "must not contain NUL characters"
+    trigger = raw.get("trigger")
+    if isinstance(trigger, dict) and json_depth(trigger.get("config"), stop_at=limit) > limit:
+        fields["trigger.config"] = too_deep
+    if "__root__" in fields and len(fields) > 1:
+        fields.pop("__root__")
+    return fields
+
+
 def validate_definition(raw: Any) -> WorkflowDefinition:
     """Parse and check a workflow definition; raise ValidationFailed naming every bad field."""
     from engine.expressions import check_syntax
 
     if not isinstance(raw, dict):
         raise ValidationFailed("A workflow definition must be a JSON object", {"__root__": "expected an object"})
+    shape = _shape_limits(raw)
+    if shape:  # too deep or NUL-bearing text: refuse before anything walks it further
+        raise ValidationFailed("The workflow definition is invalid", shape)
     try:
         definition = WorkflowDefinition.model_validate(raw)
     except ValidationError as exc:

@@ -11,7 +11,12 @@ caller authentication, one run row written and committed, one queue message. Eve
 - 404 unknown token or disabled workflow; 405 method not enabled for this trigger;
 - 413 body over FLOWMATE_WEBHOOK_MAX_BODY_BYTES (refused from Content-Length, or as soon as the
   streamed body passes the limit: never buffered whole);
+- 422 a JSON body nested deeper than FLOWMATE_MAX_JSON_DEPTH;
 - 429 per-token rate limit (with Retry-After) or the workspace's monthly quota.
+
+Redis is not needed to accept: the rate limit falls back to per-process counters, replay markers
+live in the database, and a run whose queue message could not be sent is enqueued by the
+sweeper once Redis is back (the run row is committed first).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from starlette.types import Receive, Scope, Send
 from engine import metrics
 from engine.config import get_settings
 from engine.crypto import constant_time_equals, decrypt_json
+from engine.datalimits import json_depth
 from engine.errors import Conflict, NotFound, QuotaExceeded
 from engine.ratelimit import once_marker, webhook_limiter
 from engine.services.runs import create_webhook_run, find_webhook
@@ -169,9 +175,15 @@ def accept(inc: Incoming) -> tuple[str, bool]:
                        {"Idempotency-Key": f"1 to {MAX_IDEMPOTENCY_KEY} characters"})
     hidden = {auth.get("header_name", "").lower()} if auth.get("type") == "header" else set()
     headers = {k: v for k, v in inc.headers.items() if k not in hidden}
-    payload = build_payload(inc.method, headers, inc.query, inc.body, inc.headers.get("content-type"))
+    depth = get_settings().max_json_depth
+    try:
+        payload = build_payload(inc.method, headers, inc.query, inc.body, inc.headers.get("content-type"))
+    except RecursionError:
+        raise _too_deep(depth) from None
     if inc.parsed_body is not None:
         payload["body"] = inc.parsed_body
+    if json_depth(payload.get("body"), stop_at=depth) > depth:
+        raise _too_deep(depth)
     body_hash = hashlib.sha256(inc.body).hexdigest() if key else None
     try:
         return create_webhook_run(hook, payload, idempotency_key=f"hook:{key}" if key else None, body_hash=body_hash)
@@ -193,6 +205,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if len(chunks) > limit:
             raise _too_large(limit)
     return bytes(chunks)
+
+
+def _too_deep(limit: int) -> ApiError:
+    return ApiError(422, "validation_failed", f"the body is nested more than {limit} levels deep",
+                    {"body": f"nested more than {limit} levels deep (FLOWMATE_MAX_JSON_DEPTH)"})
 
 
 def _too_large(limit: int) -> ApiError:

@@ -350,3 +350,102 @@ def test_undecryptable_trigger_secret_is_a_500_naming_the_cause_on_both_paths(ap
         assert error["code"] == "internal_error" and "could not be decrypted" in error["message"]
         assert error["request_id"] == r.headers["x-request-id"]
         assert "Traceback" not in r.text
+
+
+# ------------------------------------------------------------------ hardening: bad input → 4xx
+
+
+def test_nul_characters_in_json_text_and_form_bodies_round_trip(api) -> None:
+    """PostgreSQL's jsonb refuses U+0000: it used to answer 500. Now every body is accepted and
+    the run's payload (and the API's view of it) is exactly what was sent, on both databases."""
+    path = _hook(api)
+    sent = {"name": "a\u0000b", "k\u0000ey": ["\u0000", "x\ufffe0y"]}
+    r = api.client.post(path, content=json.dumps(sent), headers={"Content-Type": "application/json"})
+    assert r.status_code == 202, r.text
+    assert run_row(r.json()["run_id"]).trigger_payload["body"] == sent
+    assert api.get(f"/api/v1/runs/{r.json()['run_id']}").json()["trigger"]["body"] == sent
+
+    r = api.client.post(path, content=b"line\x00two", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 202, r.text
+    assert run_row(r.json()["run_id"]).trigger_payload["body"] == "line\x00two"
+
+    r = api.client.post(path, content=b"who=ann%00bob", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 202, r.text
+    assert run_row(r.json()["run_id"]).trigger_payload["body"] == {"who": "ann\x00bob"}
+
+
+def test_deeply_nested_webhook_body_is_422_naming_the_limit(api) -> None:
+    path = _hook(api)
+    for depth in (5000, 65):
+        body = "[" * depth + "]" * depth
+        r = api.client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, (depth, r.text)
+        assert "64 levels" in r.json()["error"]["message"]
+        assert "FLOWMATE_MAX_JSON_DEPTH" in r.json()["error"]["fields"]["body"]
+    ok = "[" * 60 + "]" * 60
+    assert api.client.post(path, content=ok, headers={"Content-Type": "application/json"}).status_code == 202
+
+
+def test_api_routes_refuse_oversized_and_too_deep_bodies(api) -> None:
+    wf = api.create_workflow(simple_workflow(trigger={"type": "manual", "config": {}}))
+    big = {"payload": {"blob": "x" * (3 * 1024 * 1024)}}
+    r = api.post(f"/api/v1/workflows/{wf['id']}/runs", big)
+    assert r.status_code == 413, r.text
+    assert "FLOWMATE_API_MAX_BODY_BYTES" in r.json()["error"]["fields"]["body"]
+    huge_definition = simple_workflow(description="d" * 4000)
+    huge_definition["steps"][0]["config"]["message"] = "m" * (3 * 1024 * 1024)
+    assert api.post("/api/v1/workflows", huge_definition).status_code == 413
+
+    deep: Any = {}
+    for _ in range(400):
+        deep = {"a": deep}
+    r = api.post(f"/api/v1/workflows/{wf['id']}/runs", {"payload": deep})
+    assert r.status_code == 422, r.text
+    assert "nested more than 64 levels" in r.json()["error"]["message"]
+    r = api.client.post("/api/v1/workflows", content="[" * 3000 + "]" * 3000,
+                        headers={**api.a.auth(), "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.headers["x-request-id"]  # answered inside the API middleware, with its headers
+
+
+def test_definition_with_deep_config_or_deep_expression_is_422_naming_the_field(api) -> None:
+    definition = simple_workflow(trigger={"type": "manual", "config": {}})
+    nested: Any = "x"
+    for _ in range(70):
+        nested = [nested]
+    definition["steps"][0]["config"]["data"] = nested
+    r = api.post("/api/v1/workflows", definition)
+    assert r.status_code == 422, r.text  # the body check answers first on the API ...
+    assert "64 levels" in r.json()["error"]["message"]
+    from engine.definition import validate_definition
+    from engine.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:  # ... and every other way in (CLI, UI import) too
+        validate_definition(definition)
+    assert "64 levels" in refused.value.fields["steps.0.config"]
+
+    definition = simple_workflow(trigger={"type": "manual", "config": {}})
+    definition["steps"][0]["config"]["message"] = "{{ " + "(" * 300 + "1" + ")" * 300 + " }}"
+    r = api.post("/api/v1/workflows", definition)
+    assert r.status_code == 422, r.text
+    assert "nested more than 32 levels" in r.json()["error"]["fields"]["steps.0.config.message"]
+
+    definition = simple_workflow(name="bad\u0000name", trigger={"type": "manual", "config": {}})
+    r = api.post("/api/v1/workflows", definition)
+    assert r.status_code == 422, r.text
+    assert "NUL" in r.json()["error"]["fields"]["name"]
+
+
+def test_hmac_replay_is_refused_even_after_a_redis_style_flush(api) -> None:
+    """Replay markers live in the database: forgetting every in-memory or Redis counter does not
+    let the same signature through twice."""
+    from engine.ratelimit import _instances
+
+    path = _hook(api, auth={"type": "hmac", "secret": "s3cret-s3cret"})
+    body = b'{"n": 1}'
+    headers = {"Content-Type": "application/json", "X-FlowMate-Signature": _sign("s3cret-s3cret", body)}
+    assert api.client.post(path, content=body, headers=headers).status_code == 202
+    _instances.clear()  # as if every process restarted (or Redis was flushed)
+    r = api.client.post(path, content=body, headers=headers)
+    assert r.status_code == 401
+    assert "already used" in r.json()["error"]["message"]
