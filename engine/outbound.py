@@ -97,10 +97,10 @@ def _refusal_reason(ip: IPAddress) -> str | None:
         return "site-local addresses"
     if ip.is_reserved:
         return "reserved addresses"
-    if any(ip.version == net.version and ip in net for net in _SPECIAL_PURPOSE):
-        return "IANA special-purpose addresses"
     if ip.is_private:
         return "private-network addresses"
+    if any(ip.version == net.version and ip in net for net in _SPECIAL_PURPOSE):
+        return "IANA special-purpose addresses"
     if not ip.is_global:
         return "non-public addresses"
     return None

@@ -234,11 +234,14 @@ async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]
     """The decompressed body up to ``cap`` bytes, and whether more was there."""
     inflater = _Inflater(response.headers.get("content-encoding", ""))
     body = bytearray()
-    async for chunk in response.aiter_raw():
-        room = cap + 1 - len(body)
-        body += inflater.feed(chunk, room)
-        if len(body) > cap:
-            return bytes(body[:cap]), True
+    chunks = response.aiter_raw()
+    try:
+        async for chunk in chunks:
+            body += inflater.feed(chunk, cap + 1 - len(body))
+            if len(body) > cap:
+                return bytes(body[:cap]), True
+    finally:
+        await chunks.aclose()  # stop reading now; closing the stream drops the connection
     return bytes(body), False
 
 

@@ -238,3 +238,13 @@ def test_redirect_within_allowed_server_is_followed(server: tuple[str, list[str]
     settings = Settings(outbound_allow=["127.0.0.1/32"])
     assert asyncio.run(_get(settings, f"{base}/redirect-to/{base}/final")) == (200, "hello")
     assert hits[-1] == "/final"
+
+
+@pytest.mark.parametrize("address", [
+    "192.0.0.1", "192.0.0.9", "192.0.0.10", "192.0.0.170", "192.0.2.7", "198.18.0.1", "198.51.100.3",
+    "203.0.113.9", "192.88.99.1", "255.255.255.255", "2001:1::1", "2001:db8::1", "100::1", "3fff::1",
+])
+def test_iana_special_purpose_ranges_are_refused(address: str) -> None:
+    allowed, message = is_address_allowed(address, NO_ALLOW)
+    assert not allowed, f"{address} must be refused"
+    assert "FLOWMATE_OUTBOUND_ALLOW" in message

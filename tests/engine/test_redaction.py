@@ -134,3 +134,14 @@ def test_redact_model():
 def test_redact_model_with_known_secrets():
     out = redact_model(Config(to="hunter2@example.com"), secrets=["hunter2"])
     assert out["to"] == f"{REDACTED}@example.com"
+
+
+def test_secret_looking_query_values_are_masked_inside_strings() -> None:
+    from engine.redaction import REDACTED, redact
+
+    url = "https://api.example.com/v1/leads?api_key=abc123&page=2&accessToken=t0k3n#top"
+    assert redact({"url": url})["url"] == (f"https://api.example.com/v1/leads?api_key={REDACTED}&page=2"
+                                          f"&accessToken={REDACTED}#top")
+    assert redact(f"GET {url} failed") == f"GET {redact(url)} failed"
+    assert redact("a=b and c=d") == "a=b and c=d"
+    assert redact("https://x.example/?token_type=bearer&q=1") == "https://x.example/?token_type=bearer&q=1"
