@@ -88,8 +88,10 @@ def enqueue_run(run_id: str, delay_s: float | None = None) -> None:
     delay_ms = int(delay_s * 1000) if delay_s and delay_s > 0 else None
     try:
         _actor.send_with_options(args=(run_id,), delay=delay_ms)
-    except Exception:  # a lost message delays the run, the sweeper re-enqueues it
-        log.exception("queue.enqueue_failed", run_id=run_id)
+    except Exception as exc:  # a lost message delays the run, the sweeper re-enqueues it
+        # One line, no traceback: during a Redis outage this happens on every request, and
+        # rendering tracebacks cost seconds per webhook (measured).
+        log.warning("queue.enqueue_failed", run_id=run_id, error=f"{type(exc).__name__}: {exc}")
 
 
 def start_embedded_worker(threads: int | None = None) -> dramatiq.Worker:

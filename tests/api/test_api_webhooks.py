@@ -449,3 +449,87 @@ def test_hmac_replay_is_refused_even_after_a_redis_style_flush(api) -> None:
     r = api.client.post(path, content=body, headers=headers)
     assert r.status_code == 401
     assert "already used" in r.json()["error"]["message"]
+
+
+def test_webhooks_accept_while_redis_is_down_and_runs_finish_once_it_is_back(
+        sqlite_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """A private redis-server that the test stops and restarts: intake answers 202 through the
+    outage (per-process rate limit, replay markers in the database, run rows committed), and the
+    sweeper enqueues the runs when Redis is back."""
+    import shutil
+    import socket
+    import subprocess
+
+    from conftest import _client, make_tenant
+
+    from engine.config import get_settings
+    from engine.db import dispose_engines
+    from engine.queue import reset_broker, start_embedded_worker
+    from flowmate_app.api import build_api
+
+    server_bin = shutil.which("redis-server")
+    assert server_bin, "redis-server is needed for this test"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def start_redis() -> subprocess.Popen:
+        proc = subprocess.Popen([server_bin, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", str(tmp_path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        client = redis.Redis(port=port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return proc
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "private redis-server did not start"
+                time.sleep(0.05)
+
+    redis_proc = start_redis()
+    try:
+        for name, value in {"FLOWMATE_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+                            "FLOWMATE_REDIS_NAMESPACE": f"outage-{uuid.uuid4().hex[:6]}",
+                            "FLOWMATE_QUEUED_GRACE_SECONDS": "1", "FLOWMATE_SWEEP_INTERVAL_SECONDS": "0.5",
+                            "FLOWMATE_HEARTBEAT_SECONDS": "1"}.items():
+            monkeypatch.setenv(name, value)
+        reset_broker()
+        dispose_engines()
+        get_settings.cache_clear()
+        tenant = make_tenant("Outage")
+        with _client(build_api()) as client:
+            headers = tenant.auth()
+            wf = client.post("/api/v1/workflows", json=simple_workflow(), headers=headers).json()
+            signed = client.post("/api/v1/workflows", json=simple_workflow(
+                name="Signed", trigger={"type": "webhook", "config": {"auth": {"type": "hmac", "secret": "k3y-k3y"}}}),
+                headers=headers).json()
+
+            redis_proc.terminate()
+            redis_proc.wait(timeout=10)
+            run_ids = []
+            for n in range(5):
+                r = client.post(wf["webhook_path"], json={"n": n})
+                assert r.status_code == 202, r.text
+                run_ids.append(r.json()["run_id"])
+            body = b'{"signed": true}'
+            sig = {"Content-Type": "application/json", "X-FlowMate-Signature": _sign("k3y-k3y", body)}
+            r = client.post(signed["webhook_path"], content=body, headers=sig)
+            assert r.status_code == 202, r.text
+            run_ids.append(r.json()["run_id"])
+            assert client.post(signed["webhook_path"], content=body, headers=sig).status_code == 401  # replay
+            assert {run_row(r).status for r in run_ids} == {"queued"}
+
+            redis_proc = start_redis()
+            start_embedded_worker(threads=2)
+            deadline = time.monotonic() + 30
+            while {run_row(r).status for r in run_ids} != {"succeeded"}:
+                assert time.monotonic() < deadline, {r: run_row(r).status for r in run_ids}
+                time.sleep(0.2)
+    finally:
+        reset_broker()
+        if redis_proc.poll() is None:
+            redis_proc.terminate()
+            redis_proc.wait(timeout=10)

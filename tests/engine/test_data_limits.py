@@ -4,6 +4,7 @@ URL query values and trigger fields redacted."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -47,10 +48,8 @@ class _Big(BaseHTTPRequestHandler):
             self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(BOMB)))
             self.end_headers()
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(BOMB)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
         elif self.path == "/nul":
             data = json.dumps({"text": "a\u0000b", "n": 1}).encode()
             self.send_response(200)
@@ -177,7 +176,8 @@ def test_secret_query_values_and_trigger_fields_are_redacted(sqlite_db: str, wor
               "config": {"url": big_server + "/ok?api_key={{ trigger.api_token }}&page=2"}},
              {"key": "bad", "action": "http.request", "retry": {"max_attempts": 1},
               "config": {"url": "http://127.0.0.1:1/x?access_token={{ trigger.api_token }}"}}]
-    shown = _run_workflow(workspace, steps, payload={"api_token": "sk-live-123456", "password": "hunter22", "name": "Jo"})
+    payload = {"api_token": "sk-live-123456", "password": "hunter22", "name": "Jo"}
+    shown = _run_workflow(workspace, steps, payload=payload)
     text = json.dumps(shown)
     assert "sk-live-123456" not in text and "hunter22" not in text
     assert "page=2" in shown["steps"][0]["input"]["url"]
