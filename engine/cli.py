@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, QuotaExceeded, ValidationFailed
+from engine.states import RunStatus
 
 EXIT_BAD_INPUT = 2
 
@@ -177,12 +178,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while True:
         shown = _show_run(run.id)
-        if shown["status"] in ("succeeded", "failed", "cancelled"):
+        if RunStatus(shown["status"]).finished:
             from engine.services.usage import flush_usage
 
             flush_usage()
             _print(shown)
-            return 0 if shown["status"] == "succeeded" else 1
+            return 0 if shown["status"] == RunStatus.succeeded else 1
         if time.monotonic() > deadline:
             _print(shown)
             sys.stderr.write(f"timed out after {args.timeout:g}s; the run is still {shown['status']}\n")

@@ -12,11 +12,12 @@ import threading
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from engine.config import get_settings
 from engine.db import get_engine, session_scope, utcnow
 from engine.models import Run
+from engine.states import sweepable
 
 log = structlog.get_logger("flowmate.maintenance")
 runs_t = Run.__table__
@@ -33,11 +34,7 @@ def sweep_once(limit: int = 500) -> int:
     grace = timedelta(seconds=settings.queued_grace_seconds)
     with get_engine().connect() as conn:
         ids = [r for (r,) in conn.execute(
-            select(runs_t.c.id).where(or_(
-                and_(runs_t.c.status == "queued", runs_t.c.created_at < now - grace),
-                and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at < now - grace),
-                and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < now),
-            )).limit(limit)
+            select(runs_t.c.id).where(sweepable(runs_t.c, now=now, grace_until=now - grace)).limit(limit)
         )]
     for run_id in ids:
         enqueue_run(run_id)

@@ -25,6 +25,7 @@ from engine.services.actor import Actor
 from engine.services.pagination import clamp_limit, decode_cursor, encode_cursor
 from engine.services.usage import runs_this_month
 from engine.services.workflows import cached_snapshot, get_workflow, run_snapshot
+from engine.states import cancellable, check_run_transition
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
@@ -236,9 +237,10 @@ def cancel_run(session: Session, actor: Actor, run_id: str) -> Run:
     run = get_run(session, actor, run_id)
     if RunStatus(run.status).finished:
         raise Conflict(f"the run already {run.status}")
+    check_run_transition(run.status, RunStatus.cancelled)
     result = session.exec(  # type: ignore[call-overload]
         update(Run)
-        .where(Run.id == run.id, Run.status.in_(["queued", "running", "waiting"]))
+        .where(Run.id == run.id, cancellable(Run.__table__.c))
         .values(status=RunStatus.cancelled.value, finished_at=utcnow(), lease_owner=None,
                 error="cancelled by " + actor.label)
     )

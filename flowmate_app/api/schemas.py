@@ -8,6 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.definition import WorkflowDefinition
+from engine.states import RUN_STATUS_VALUES
+
+#: The run states as the API names them, from the engine's state table.
+RunStatusName = Literal[RUN_STATUS_VALUES]  # type: ignore[valid-type]
 
 
 class _Out(BaseModel):
@@ -91,7 +95,7 @@ class RunSummary(_Out):
     workflow_id: str
     workflow_name: str | None = None
     workflow_version: int
-    status: Literal["queued", "running", "waiting", "succeeded", "failed", "cancelled"]
+    status: RunStatusName
     trigger_type: str
     attempt: int
     error: str | None = None

@@ -16,6 +16,7 @@ from typing import Any
 import reflex as rx
 
 from engine.errors import FlowMateError, Forbidden, NotFound, ValidationFailed
+from engine.states import TERMINAL_RUN_VALUES
 from flowmate_app.auth import AuthState
 from flowmate_app.features.builder import draft as d
 from flowmate_app.features.builder.views import (
@@ -29,7 +30,7 @@ from flowmate_app.features.builder.views import (
     unplaced_errors,
 )
 
-FINISHED = ("succeeded", "failed", "cancelled")
+FINISHED = TERMINAL_RUN_VALUES
 POLL_INTERVAL_S = 0.4
 POLL_LIMIT_S = 15 * 60
 SAMPLE_PAYLOAD = '{\n  "email": "ana@example.com.au",\n  "name": "Ana Nguyen",\n  "amount": 120\n}'

@@ -15,8 +15,8 @@ import reflex as rx
 
 from engine.db import session_scope, utcnow
 from engine.errors import FlowMateError, NotFound
-from engine.models import RunStatus
 from engine.services import runs, workflows
+from engine.states import ACTIVE_RUN_VALUES, RunStatus
 from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_ago, fmt_duration, fmt_time, pretty_json
 
@@ -29,7 +29,7 @@ RANGES: dict[str, tuple[str, timedelta | None]] = {
     "all": ("All time", None),
 }
 STATUSES = [s.value for s in RunStatus]
-IN_FLIGHT = {"queued", "running", "waiting"}
+IN_FLIGHT = frozenset(ACTIVE_RUN_VALUES)
 TRIGGER_LABELS = {"webhook": "Webhook", "cron": "Schedule", "manual": "Manual"}
 
 
