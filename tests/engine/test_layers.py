@@ -29,7 +29,7 @@ LAYER_OF: dict[str, str] = {
     "engine.redaction": "core", "engine.logs": "core", "engine.migrate": "core", "engine.priority": "core",
     "engine.expressions": "core", "engine.outbound": "core", "engine.ratelimit": "core",
     "engine.metrics": "core", "engine.definition": "core", "engine.registry": "core",
-    "engine.actions": "core", "engine.triggers": "core", "engine.catalog.model": "core",
+    "engine.actions": "core", "engine.triggers": "core", "engine.connection_types": "core", "engine.catalog.model": "core",
     "engine.catalog.templates": "core",
     # queue: broker setup and enqueue
     "engine.queue": "queue",
@@ -90,7 +90,7 @@ def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
 
 def layer(module: str) -> str:
     name = module
-    while name:
+    while name and (name != "engine" or module == "engine"):  # no catch-all: each module is placed
         if name in LAYER_OF:
             return LAYER_OF[name]
         name = name.rpartition(".")[0]
