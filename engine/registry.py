@@ -130,7 +130,11 @@ class TriggerType:
 
     def sample_payload(self, config: dict[str, Any]) -> dict[str, Any]:
         """A ``trigger`` object as a run would see it, for the builder's reference menu."""
-        return {}
+        return {self.sample_key: {}} if self.sample_key else {}
+
+    def test_payload(self, config: dict[str, Any], sample: Any) -> dict[str, Any]:
+        """The ``trigger`` object of a builder test run, with the person's sample data in it."""
+        return {**self.sample_payload(config), **({self.sample_key: sample} if self.sample_key else {})}
 
 
 class ConnectionType:

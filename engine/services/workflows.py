@@ -22,7 +22,7 @@ from engine.models import Role, Run, Step, StepRun, Trigger, Workflow
 from engine.registry import get_trigger
 from engine.services import audit, hook_cache
 from engine.services.actor import Actor
-from engine.services.pagination import clamp_limit, decode_cursor, encode_cursor
+from engine.services.pagination import keyset_page
 
 
 def get_workflow(session: Session, actor: Actor, workflow_id: str) -> Workflow:
@@ -133,18 +133,12 @@ def delete_workflow(session: Session, actor: Actor, workflow_id: str) -> None:
 
 def list_workflows(session: Session, actor: Actor, *, search: str | None = None,
                    cursor: str | None = None, limit: int | None = None) -> dict[str, Any]:
-    limit = clamp_limit(limit)
     stmt = select(Workflow).where(Workflow.workspace_id == actor.workspace_id)
     if search:
         pattern = f"%{search.strip().lower()}%"
         stmt = stmt.where(or_(Workflow.name.ilike(pattern), Workflow.description.ilike(pattern)))
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(or_(Workflow.created_at < at, (Workflow.created_at == at) & (Workflow.id < last_id)))
-    rows = session.exec(stmt.order_by(Workflow.created_at.desc(), Workflow.id.desc()).limit(limit + 1)).all()
-    items = [workflow_public(session, wf) for wf in rows[:limit]]
-    next_cursor = encode_cursor(as_aware(rows[limit - 1].created_at), rows[limit - 1].id) if len(rows) > limit else None
-    return {"items": items, "next_cursor": next_cursor}
+    return keyset_page(session, stmt, Workflow, cursor=cursor, limit=limit,
+                       public=lambda wf: workflow_public(session, wf))
 
 
 def trigger_public(trigger: Trigger | None) -> dict[str, Any]:

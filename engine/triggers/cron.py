@@ -59,6 +59,10 @@ class CronTrigger(TriggerType):
     def sample_payload(self, config: dict[str, Any]) -> dict[str, Any]:
         return {"scheduled_at": "2026-01-05T09:00:00+00:00"}
 
+    def test_payload(self, config: dict[str, Any], sample: Any) -> dict[str, Any]:
+        """A test run fires "now"."""
+        return {"scheduled_at": datetime.now(UTC).isoformat()}
+
 
 def next_fire_times(expression: str, timezone: str, after: datetime, count: int = 1) -> list[datetime]:
     """The next ``count`` fire times strictly after ``after``, as aware UTC datetimes."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 
 from engine.registry import TriggerType, trigger_type
@@ -22,6 +20,3 @@ class ManualTrigger(TriggerType):
     description = "Start runs yourself, with a JSON payload."
     Config = ManualConfig
     sample_key = "payload"
-
-    def sample_payload(self, config: dict[str, Any]) -> dict[str, Any]:
-        return {"payload": {}}

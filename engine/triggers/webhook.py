@@ -167,6 +167,11 @@ class WebhookTrigger(TriggerType):
                     next_fire_at: Any) -> dict[str, Any]:
         return {"type": self.name, "config": dict(config), "webhook_path": f"/hooks/{token}", "secret_set": secret_set}
 
+    def test_payload(self, config: dict[str, Any], sample: Any) -> dict[str, Any]:
+        """As if the sample had been POSTed as JSON."""
+        return build_payload("POST", {"content-type": "application/json", "user-agent": "FlowMate test run"}, {},
+                             json.dumps(sample).encode(), "application/json")
+
     def sample_payload(self, config: dict[str, Any]) -> dict[str, Any]:
         return {"body": {}, "query": {}, "headers": {"content-type": "application/json"},
                 "method": (config.get("methods") or ["POST"])[0]}
