@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, QuotaExceeded, ValidationFailed
+from engine.registry import RegistryError, load_all
 from engine.states import RunStatus
 
 EXIT_BAD_INPUT = 2
@@ -208,6 +209,25 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return run_scheduler()
 
 
+def cmd_actions_list(args: argparse.Namespace) -> int:
+    """Every registered action (built-in and plugins): name, title, connection type, side effect."""
+    from engine.registry import all_actions
+
+    items = [{"name": a.name, "title": a.title, "connection_type": ",".join(a.connection_types) or None,
+              "side_effect": a.side_effect, "package": a.package} for a in sorted(all_actions().values(),
+                                                                              key=lambda a: a.name)]
+    if args.json:
+        _print({"items": items})
+        return 0
+    rows = [("NAME", "TITLE", "CONNECTION", "SIDE EFFECT", "PACKAGE")] + [
+        (i["name"], i["title"], i["connection_type"] or "-", "yes" if i["side_effect"] else "no", i["package"])
+        for i in items]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for row in rows:
+        sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    return 0
+
+
 def cmd_templates_list(args: argparse.Namespace) -> int:
     from engine.catalog import categories, list_templates
 
@@ -376,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("scheduler", help="fire cron triggers and sweep lost runs").set_defaults(func=cmd_scheduler)
 
+    acts = sub.add_parser("actions", help="the actions steps can use").add_subparsers(dest="actions_command",
+                                                                                      required=True)
+    p = acts.add_parser("list", help="every registered action, built-in and from plugins")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_actions_list)
+
     tpl = sub.add_parser("templates", help="the template gallery").add_subparsers(dest="tpl_command", required=True)
     p = tpl.add_parser("list", help="list templates")
     p.add_argument("--search")
@@ -410,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging()
+    try:
+        load_all()  # a plugin that reuses a name fails start-up here, naming both packages
+    except RegistryError as exc:
+        return _fail("plugin_conflict", str(exc))
     try:
         return int(args.func(args) or 0)
     except ValidationFailed as exc:
