@@ -29,7 +29,8 @@ LAYER_OF: dict[str, str] = {
     "engine.redaction": "core", "engine.logs": "core", "engine.migrate": "core", "engine.priority": "core",
     "engine.expressions": "core", "engine.outbound": "core", "engine.ratelimit": "core",
     "engine.metrics": "core", "engine.definition": "core", "engine.registry": "core",
-    "engine.actions": "core", "engine.triggers": "core", "engine.connection_types": "core", "engine.catalog.model": "core",
+    "engine.actions": "core", "engine.triggers": "core", "engine.connection_types": "core",
+    "engine.catalog.model": "core",
     "engine.catalog.templates": "core",
     # queue: broker setup and enqueue
     "engine.queue": "queue",
