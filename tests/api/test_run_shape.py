@@ -25,7 +25,8 @@ from engine.services.runs import run_public
 from engine.services.workflows import create_workflow
 
 STEPS = [{"key": "note", "action": "core.log", "config": {"message": "got {{ trigger }}"}}]
-TRIGGERS = {"webhook": {"type": "webhook", "config": {}}, "cron": {"type": "cron", "config": {"expression": "* * * * *"}},
+TRIGGERS = {"webhook": {"type": "webhook", "config": {}},
+            "cron": {"type": "cron", "config": {"expression": "* * * * *"}},
             "manual": {"type": "manual", "config": {}}, "api": {"type": "manual", "config": {}},
             "cli": {"type": "manual", "config": {}}}
 #: source → (stored trigger_type, payload keys, audited)
