@@ -1,4 +1,4 @@
-"""The workflow definition contract (design.md) as pydantic models, plus semantic checks.
+"""The workflow definition contract (docs/architecture.md) as pydantic models, plus semantic checks.
 
 ``validate_definition`` is the single gate every definition passes before anything is written:
 shape, step keys, known actions, action config, expression syntax, trigger config. Errors come

@@ -1,6 +1,6 @@
 """Execute one Run: claim it with a lease, run its steps in order, record every state change.
 
-Rules (design.md "Execution"):
+Rules (docs/architecture.md, "Execution rules"):
 - claim with ONE conditional UPDATE, so two workers can never hold the same run;
 - finished steps never run again: a retried or recovered run resumes at the first unfinished step;
 - retries and delays are scheduled as delayed queue messages, never slept in a worker thread;

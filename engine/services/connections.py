@@ -22,6 +22,7 @@ from engine.models import Connection, Role
 from engine.registry import ConnectionType, all_connection_types
 from engine.services import audit
 from engine.services.actor import Actor
+from engine.services.connection_checks import check_connection, run_check_sync
 
 
 class _ConnectionTypes(Mapping[str, type[ConnectionType]]):
@@ -166,15 +167,11 @@ def load_connection(workspace_id: str, ref: str) -> ConnectionData:
 def test_connection(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
     """Make one cheap real call with the stored credentials; ``{"ok", "message", ...}``, never raises
     for provider failures (see engine.services.connection_checks)."""
-    from engine.services.connection_checks import run_check_sync
-
     return run_check_sync(_connection_data(get_connection(session, actor, connection_id)))
 
 
 async def test_connection_async(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
     """The same as :func:`test_connection`, for callers already inside an event loop (the API)."""
-    from engine.services.connection_checks import check_connection
-
     return await check_connection(_connection_data(get_connection(session, actor, connection_id)))
 
 

@@ -1,6 +1,6 @@
 """State of the workflow builder at /workflows/[id] (and /workflows/new for a blank workflow).
 
-One flat state (design.md convention 6). The editable workflow lives in a backend-only
+One flat state per feature, calling engine services (see AGENTS.md). The editable workflow lives in a backend-only
 :class:`Draft`; every handler edits it through the pure functions in ``draft.py`` and then calls
 ``_sync()``, which rebuilds what the page shows (views.py). Saving and test runs go through
 engine/services; the page never touches SQL.

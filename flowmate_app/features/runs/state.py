@@ -15,6 +15,7 @@ import reflex as rx
 
 from engine.db import session_scope, utcnow
 from engine.errors import FlowMateError, NotFound
+from engine.registry import all_triggers
 from engine.services import runs, workflows
 from engine.states import ACTIVE_RUN_VALUES, RunStatus
 from flowmate_app.auth import AuthState, error_text
@@ -30,7 +31,8 @@ RANGES: dict[str, tuple[str, timedelta | None]] = {
 }
 STATUSES = [s.value for s in RunStatus]
 IN_FLIGHT = frozenset(ACTIVE_RUN_VALUES)
-TRIGGER_LABELS = {"webhook": "Webhook", "cron": "Schedule", "manual": "Manual"}
+#: How each trigger type is named in the runs list: its registered title (plugins included).
+TRIGGER_LABELS = {name: kind.title for name, kind in all_triggers().items()}
 
 
 class RunsState(AuthState):
