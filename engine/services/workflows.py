@@ -20,6 +20,7 @@ from engine.definition import WorkflowDefinition, validate_definition
 from engine.errors import NotFound, ValidationFailed
 from engine.models import Role, Run, Step, StepRun, Trigger, Workflow
 from engine.registry import get_trigger
+from engine.schemas import WorkflowPublic
 from engine.services import audit, hook_cache
 from engine.services.actor import Actor
 from engine.services.pagination import keyset_page
@@ -183,6 +184,12 @@ def export_definition(session: Session, actor: Actor, workflow_id: str) -> dict[
 
 
 def workflow_public(session: Session, wf: Workflow) -> dict[str, Any]:
+    """:func:`workflow_view` as plain JSON data (what the CLI prints and a Reflex state holds)."""
+    return workflow_view(session, wf).model_dump(exclude_unset=True)
+
+
+def workflow_view(session: Session, wf: Workflow) -> WorkflowPublic:
+    """The workflow shape shared by the API, the CLI and the UI (never a secret value)."""
     trigger = session.exec(select(Trigger).where(Trigger.workflow_id == wf.id)).first()
     shown_trigger = trigger_public(trigger)
     out = {
@@ -199,7 +206,7 @@ def workflow_public(session: Session, wf: Workflow) -> dict[str, Any]:
     }
     if "webhook_path" in shown_trigger:
         out["webhook_path"] = shown_trigger["webhook_path"]
-    return out
+    return WorkflowPublic.model_validate(out)
 
 
 _snapshots: dict[tuple[str, int, str], dict[str, Any]] = {}
