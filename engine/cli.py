@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, QuotaExceeded, ValidationFailed
+from engine.registry import RegistryError, load_all
+from engine.states import RunStatus
 
 EXIT_BAD_INPUT = 2
 
@@ -177,12 +179,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while True:
         shown = _show_run(run.id)
-        if shown["status"] in ("succeeded", "failed", "cancelled"):
+        if RunStatus(shown["status"]).finished:
             from engine.services.usage import flush_usage
 
             flush_usage()
             _print(shown)
-            return 0 if shown["status"] == "succeeded" else 1
+            return 0 if shown["status"] == RunStatus.succeeded else 1
         if time.monotonic() > deadline:
             _print(shown)
             sys.stderr.write(f"timed out after {args.timeout:g}s; the run is still {shown['status']}\n")
@@ -205,6 +207,25 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from engine.worker import run_scheduler
 
     return run_scheduler()
+
+
+def cmd_actions_list(args: argparse.Namespace) -> int:
+    """Every registered action (built-in and plugins): name, title, connection type, side effect."""
+    from engine.registry import all_actions
+
+    items = [{"name": a.name, "title": a.title, "connection_type": ",".join(a.connection_types) or None,
+              "side_effect": a.side_effect, "package": a.package} for a in sorted(all_actions().values(),
+                                                                              key=lambda a: a.name)]
+    if args.json:
+        _print({"items": items})
+        return 0
+    rows = [("NAME", "TITLE", "CONNECTION", "SIDE EFFECT", "PACKAGE")] + [
+        (i["name"], i["title"], i["connection_type"] or "-", "yes" if i["side_effect"] else "no", i["package"])
+        for i in items]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for row in rows:
+        sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    return 0
 
 
 def cmd_templates_list(args: argparse.Namespace) -> int:
@@ -375,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("scheduler", help="fire cron triggers and sweep lost runs").set_defaults(func=cmd_scheduler)
 
+    acts = sub.add_parser("actions", help="the actions steps can use").add_subparsers(dest="actions_command",
+                                                                                      required=True)
+    p = acts.add_parser("list", help="every registered action, built-in and from plugins")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_actions_list)
+
     tpl = sub.add_parser("templates", help="the template gallery").add_subparsers(dest="tpl_command", required=True)
     p = tpl.add_parser("list", help="list templates")
     p.add_argument("--search")
@@ -409,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging()
+    try:
+        load_all()  # a plugin that reuses a name fails start-up here, naming both packages
+    except RegistryError as exc:
+        return _fail("plugin_conflict", str(exc))
     try:
         return int(args.func(args) or 0)
     except ValidationFailed as exc:

@@ -1,4 +1,4 @@
-"""The workflow definition contract (design.md) as pydantic models, plus semantic checks.
+"""The workflow definition contract (docs/architecture.md) as pydantic models, plus semantic checks.
 
 ``validate_definition`` is the single gate every definition passes before anything is written:
 shape, step keys, known actions, action config, expression syntax, trigger config. Errors come
@@ -8,7 +8,7 @@ and the builder can all point at the exact field.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -46,7 +46,8 @@ class StepDef(BaseModel):
 class TriggerDef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["manual", "webhook", "cron"] = "manual"
+    #: A registered trigger type (engine.registry: built-in manual, webhook, cron, or a plugin's).
+    type: str = Field("manual", min_length=1, max_length=32)
     config: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -181,8 +182,12 @@ def validate_definition(raw: Any) -> WorkflowDefinition:
             fields.update(check_syntax(step.when if "{{" in step.when else "{{ " + step.when + " }}",
                                        f"{prefix}.when"))
 
-    trigger_spec = all_triggers().get(definition.trigger.type)
-    if trigger_spec is not None:
+    triggers = all_triggers()
+    trigger_spec = triggers.get(definition.trigger.type)
+    if trigger_spec is None:
+        fields["trigger.type"] = (f"unknown trigger type {definition.trigger.type!r}; "
+                                  f"known: {', '.join(sorted(triggers))}")
+    else:
         try:
             trigger_spec.config_model.model_validate(definition.trigger.config)
         except ValidationError as exc:

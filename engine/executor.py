@@ -1,6 +1,6 @@
 """Execute one Run: claim it with a lease, run its steps in order, record every state change.
 
-Rules (design.md "Execution"):
+Rules (docs/architecture.md, "Execution rules"):
 - claim with ONE conditional UPDATE, so two workers can never hold the same run;
 - finished steps never run again: a retried or recovered run resumes at the first unfinished step;
 - retries and delays are scheduled as delayed queue messages, never slept in a worker thread;
@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import and_, bindparam, case, func, insert, null, or_, select, update
+from sqlalchemy import bindparam, case, func, insert, null, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
@@ -48,6 +48,7 @@ from engine.models import Run, RunStatus, StepRun, StepStatus, new_id
 from engine.redaction import redact
 from engine.registry import get_action
 from engine.services.usage import USAGE
+from engine.states import HELD_RUN_STATE, STEP_DONE_STATES, ExecOutcome, claimable
 
 log = structlog.get_logger("flowmate.executor")
 runs_t = Run.__table__
@@ -59,19 +60,16 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 # The hot-path statements are built once: constructing them per call cost about a fifth of a
 # cheap run's CPU. Values arrive as bound parameters.
-_OURS = (runs_t.c.id == bindparam("rid"), runs_t.c.lease_owner == bindparam("owner"), runs_t.c.status == "running")
+_OURS = (runs_t.c.id == bindparam("rid"), runs_t.c.lease_owner == bindparam("owner"),
+         runs_t.c.status == HELD_RUN_STATE.value)
 _CLAIM = (
     update(runs_t)
     .where(
         runs_t.c.id == bindparam("rid"),
-        or_(
-            runs_t.c.status == "queued",
-            and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at <= db_clock("due_s")),
-            and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < db_clock("now_s")),
-        ),
+        claimable(runs_t.c, due=db_clock("due_s"), now=db_clock("now_s")),
     )
     .values(
-        status="running", lease_owner=bindparam("owner"), lease_expires_at=db_clock("lease_s"),
+        status=RunStatus.running.value, lease_owner=bindparam("owner"), lease_expires_at=db_clock("lease_s"),
         attempt=runs_t.c.attempt + 1, next_attempt_at=None,
         started_at=func.coalesce(runs_t.c.started_at, db_clock("now_s")),  # first start survives resumes
     )
@@ -129,7 +127,7 @@ def retry_delay(policy: RetryPolicy, failed_attempts: int, rng: random.Random | 
 class Outcome:
     """What the executor did with a run; the queue layer acts on ``requeue_in``."""
 
-    status: str
+    status: ExecOutcome
     requeue_in: float | None = None
     claimed: bool = True
     error: str | None = None
@@ -271,7 +269,8 @@ def renew_leases(settings: Settings | None = None) -> int:
     with get_engine().begin() as conn:
         result = conn.execute(
             update(runs_t)
-            .where(runs_t.c.id.in_(ids), runs_t.c.lease_owner == WORKER_ID, runs_t.c.status == "running")
+            .where(runs_t.c.id.in_(ids), runs_t.c.lease_owner == WORKER_ID,
+                   runs_t.c.status == HELD_RUN_STATE.value)
             .values(lease_expires_at=db_clock("lease_s")), {"lease_s": settings.lease_seconds}
         )
     return result.rowcount or 0
@@ -342,18 +341,18 @@ class Executor:
     def execute(self, run_id: str) -> Outcome:
         """Claim and run ``run_id``. Returns what happened (never raises for step failures)."""
         if RUNTIME.draining.is_set():  # shutting down: leave the run to another worker
-            return Outcome(status="draining", claimed=False, requeue_in=0.0)
+            return Outcome(status=ExecOutcome.draining, claimed=False, requeue_in=0.0)
         try:
             claimed = self._claim(run_id)
         except DatabaseUnavailable:
             log.warning("run.claim_unavailable", run_id=run_id)
-            return Outcome(status="not-claimed", claimed=False, requeue_in=self.settings.lease_seconds)
+            return Outcome(status=ExecOutcome.not_claimed, claimed=False, requeue_in=self.settings.lease_seconds)
         if claimed is None:
-            return Outcome(status="not-claimed", claimed=False)
+            return Outcome(status=ExecOutcome.not_claimed, claimed=False)
         if not RUNTIME.admit(run_id, claimed["workspace_id"], RUNTIME.workspace_cap(self.settings)):
             self._defer(run_id)
             delay = self.settings.workspace_defer_seconds * random.uniform(0.8, 1.2)
-            return Outcome(status="deferred", claimed=False, requeue_in=delay)
+            return Outcome(status=ExecOutcome.deferred, claimed=False, requeue_in=delay)
         if claimed["attempt"] == 1:
             metrics.safe_inc(metrics.RUNS_STARTED, trigger=str(claimed["trigger_type"]))
         bound = log.bind(run_id=run_id, workflow_id=claimed["workflow_id"], workspace_id=claimed["workspace_id"])
@@ -361,16 +360,16 @@ class Executor:
             return self._run_coroutine(claimed, bound)
         except LeaseLost:
             bound.info("run.lease_lost")
-            return Outcome(status="lease-lost")
+            return Outcome(status=ExecOutcome.lease_lost)
         except Exception as exc:
             if is_infrastructure_error(exc):  # not the run's fault: let it resume once the outage ends
                 bound.warning("run.released_infrastructure", error=type(exc).__name__)
                 self._buffer().clear()
-                return Outcome(status="released", requeue_in=self.settings.lease_seconds)
+                return Outcome(status=ExecOutcome.released, requeue_in=self.settings.lease_seconds)
             # a bug in the engine itself: fail the run visibly, never silently
             bound.exception("run.crashed")
             self._finish(run_id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}")
-            return Outcome(status="failed", error=str(exc))
+            return Outcome(status=ExecOutcome.failed, error=str(exc))
         finally:
             RUNTIME.discard(run_id)
 
@@ -419,33 +418,33 @@ class Executor:
         for position, step in enumerate(steps):
             key = step["key"]
             prior = done.get(key)
-            if prior and prior["status"] in (StepStatus.succeeded, StepStatus.skipped):
+            if prior and prior["status"] in STEP_DONE_STATES:
                 context["steps"][key] = {"output": prior["output"], "status": prior["status"]}
                 continue
             step_log = bound.bind(step_key=key, action=step["action"])
             step_t0 = time.perf_counter()
             result = await self._run_step(run, step, position, prior, context, step_log)
             metrics.record_step(step["action"], result.status, time.perf_counter() - step_t0)
-            executed += 1 if result.status != "skipped" else 0
-            if result.status in ("succeeded", "skipped"):
+            executed += 1 if result.status != ExecOutcome.skipped else 0
+            if result.status in (ExecOutcome.succeeded, ExecOutcome.skipped):
                 context["steps"][key] = {"output": result.detail.get("output"), "status": result.status}
                 continue
-            if result.status == "stopped":
+            if result.status == ExecOutcome.stopped:
                 self._finish(run_id, RunStatus.succeeded, result=result.detail.get("reason"), steps=executed,
                              workspace_id=run["workspace_id"], skip=(steps[position + 1 :], position + 1))
                 step_log.info("run.stopped", reason=result.detail.get("reason"))
-                return Outcome(status="succeeded", detail={"stopped": True})
-            if result.status == "wait":
+                return Outcome(status=ExecOutcome.succeeded, detail={"stopped": True})
+            if result.status == ExecOutcome.waiting:
                 self._park(run_id, result.requeue_in or 0, steps=executed, workspace_id=run["workspace_id"])
-                return Outcome(status="waiting", requeue_in=result.requeue_in)
+                return Outcome(status=ExecOutcome.waiting, requeue_in=result.requeue_in)
             # failed
             self._finish(run_id, RunStatus.failed, error=f"Step '{key}' failed: {result.error}", steps=executed,
                          workspace_id=run["workspace_id"], skip=(steps[position + 1 :], position + 1))
             step_log.warning("run.failed", error=result.error)
-            return Outcome(status="failed", error=result.error)
+            return Outcome(status=ExecOutcome.failed, error=result.error)
         self._finish(run_id, RunStatus.succeeded, steps=executed, workspace_id=run["workspace_id"])
         bound.info("run.succeeded", steps=len(steps))
-        return Outcome(status="succeeded")
+        return Outcome(status=ExecOutcome.succeeded)
 
     # -- one step ---------------------------------------------------------------------------
 
@@ -473,7 +472,7 @@ class Executor:
                     if not evaluate_condition(step["when"], context):
                         self._write_step(run_id, step, position, prior, status=StepStatus.skipped, finished=True,
                                          output=None, error=None, attempts=attempts, defer=True)
-                        return Outcome(status="skipped")
+                        return Outcome(status=ExecOutcome.skipped)
                 except StepError as exc:
                     return self._fail_step(run_id, step, position, prior, f"when: {exc}", None, attempts=attempts)
 
@@ -511,13 +510,13 @@ class Executor:
             self._write_step(run_id, step, position, prior, status=StepStatus.succeeded, finished=True,
                              attempts=attempts, input=safe_input, output={"stopped": True, "reason": stop.reason},
                              started=started)
-            return Outcome(status="stopped", detail={"reason": stop.reason})
+            return Outcome(status=ExecOutcome.stopped, detail={"reason": stop.reason})
         except Suspend as suspend:
             wait = max(0.0, (suspend.resume_at - utcnow()).total_seconds())
             self._write_step(run_id, step, position, prior, status=StepStatus.running, attempts=attempts,
                              input=safe_input, resume_at=suspend.resume_at, started=started)
             step_log.info("step.suspended", resume_at=suspend.resume_at.isoformat())
-            return Outcome(status="wait", requeue_in=wait)
+            return Outcome(status=ExecOutcome.waiting, requeue_in=wait)
         except StepError as exc:
             error = exc
         except Exception as exc:  # an action bug or an unexpected library error: retry by policy
@@ -530,7 +529,7 @@ class Executor:
                              attempts=attempts, input=safe_input, output=out, started=started,
                              defer=not spec.side_effect)
             step_log.debug("step.succeeded", attempts=attempts)
-            return Outcome(status="succeeded", detail={"output": out})
+            return Outcome(status=ExecOutcome.succeeded, detail={"output": out})
 
         message = redact(str(error), secrets)  # also masks secret-looking URL query values
         if error.retryable and attempts < policy.max_attempts:
@@ -539,7 +538,7 @@ class Executor:
             self._write_step(run_id, step, position, prior, status=StepStatus.pending, attempts=attempts,
                              input=safe_input, error=message, retry_delays=delays, started=started)
             step_log.info("step.retry_scheduled", attempts=attempts, delay_s=delay, error=message)
-            return Outcome(status="wait", requeue_in=delay)
+            return Outcome(status=ExecOutcome.waiting, requeue_in=delay)
         step_log.warning("step.failed", attempts=attempts, error=message)
         return self._fail_step(run_id, step, position, prior, message, safe_input, attempts=attempts,
                                started=started)
@@ -550,7 +549,7 @@ class Executor:
         attempts = attempts if attempts is not None else ((prior or {}).get("attempts") or 0) + 1
         self._write_step(run_id, step, position, prior, status=StepStatus.failed, finished=True,
                          attempts=attempts, input=safe_input, error=message, started=started or utcnow())
-        return Outcome(status="failed", error=message)
+        return Outcome(status=ExecOutcome.failed, error=message)
 
     # -- writes -----------------------------------------------------------------------------
 

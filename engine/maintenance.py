@@ -12,11 +12,12 @@ from __future__ import annotations
 import threading
 
 import structlog
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from engine.config import get_settings
 from engine.db import db_clock, get_engine, session_scope
 from engine.models import Run
+from engine.states import sweepable
 
 log = structlog.get_logger("flowmate.maintenance")
 runs_t = Run.__table__
@@ -31,11 +32,9 @@ def sweep_once(limit: int = 500) -> int:
     settings = get_settings()
     with get_engine().connect() as conn:
         ids = [r for (r,) in conn.execute(
-            select(runs_t.c.id).where(or_(
-                and_(runs_t.c.status == "queued", runs_t.c.created_at < db_clock("minus_grace")),
-                and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at < db_clock("minus_grace")),
-                and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < db_clock(0.0)),
-            )).limit(limit), {"minus_grace": -settings.queued_grace_seconds}
+            select(runs_t.c.id).where(
+                sweepable(runs_t.c, now=db_clock(0.0), grace_until=db_clock("minus_grace"))
+            ).limit(limit), {"minus_grace": -settings.queued_grace_seconds}
         )]
     for run_id in ids:
         enqueue_run(run_id)

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from engine.db import utcnow
+from engine.states import RunStatus, StepStatus  # noqa: F401 - re-exported: the state machine owns them
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -49,27 +50,6 @@ class Role(StrEnum):
     @property
     def rank(self) -> int:
         return ["viewer", "editor", "admin", "owner"].index(self.value)
-
-
-class RunStatus(StrEnum):
-    queued = "queued"
-    running = "running"
-    waiting = "waiting"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
-
-
-class StepStatus(StrEnum):
-    pending = "pending"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    skipped = "skipped"
 
 
 class User(SQLModel, table=True):

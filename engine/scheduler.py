@@ -16,6 +16,7 @@ from engine.config import get_settings
 from engine.db import session_scope, utcnow
 from engine.errors import FlowMateError
 from engine.models import Trigger, Workflow
+from engine.services.runs import create_run
 from engine.triggers.cron import next_fire_times, previous_fire_time
 
 log = structlog.get_logger("flowmate.scheduler")
@@ -23,8 +24,6 @@ log = structlog.get_logger("flowmate.scheduler")
 
 def tick(now: datetime | None = None) -> int:
     """Fire every due cron trigger once; returns how many runs this call created."""
-    from engine.services.runs import create_run
-
     now = now or utcnow()
     catchup = timedelta(seconds=get_settings().cron_catchup_seconds)
     with session_scope() as session:

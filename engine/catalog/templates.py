@@ -1,6 +1,6 @@
 """The template gallery: ready-made workflows for Australian small businesses.
 
-Each builder turns validated variables into a workflow definition (design.md format). Rules
+Each builder turns validated variables into a workflow definition (the format engine.definition validates). Rules
 every template follows:
 
 * user values enter step configs only through ``v.text(...)`` / ``v.fmt(...)`` (protected from

@@ -54,13 +54,10 @@ def list_audit(
     ``action`` matches exactly (``workflow.update``) or by prefix when it ends with a dot or
     ``*`` (``workflow.`` / ``workflow.*``); ``actor_label`` is a case-insensitive substring match.
     """
-    from sqlalchemy import or_
     from sqlmodel import select
 
-    from engine.db import as_aware
-    from engine.services.pagination import clamp_limit, decode_cursor, encode_cursor
+    from engine.services.pagination import keyset_page
 
-    limit = clamp_limit(limit)
     stmt = select(AuditLog).where(AuditLog.workspace_id == actor.workspace_id)
     if action:
         prefix = action.rstrip("*")
@@ -76,10 +73,4 @@ def list_audit(
         stmt = stmt.where(AuditLog.created_at >= since)
     if until:
         stmt = stmt.where(AuditLog.created_at < until)
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(or_(AuditLog.created_at < at, (AuditLog.created_at == at) & (AuditLog.id < last_id)))
-    rows = session.exec(stmt.order_by(AuditLog.created_at.desc(), AuditLog.id.desc()).limit(limit + 1)).all()
-    next_cursor = (encode_cursor(as_aware(rows[limit - 1].created_at), rows[limit - 1].id)
-                   if len(rows) > limit else None)
-    return {"items": [audit_public(r) for r in rows[:limit]], "next_cursor": next_cursor}
+    return keyset_page(session, stmt, AuditLog, cursor=cursor, limit=limit, public=audit_public)

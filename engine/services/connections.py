@@ -6,6 +6,7 @@ the UI, logs, audit rows and step inputs only ever see which secret fields are s
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -18,38 +19,29 @@ from engine.db import as_aware, session_scope, utcnow
 from engine.definition import pydantic_fields
 from engine.errors import Conflict, NotFound, PermanentError, ValidationFailed
 from engine.models import Connection, Role
+from engine.registry import ConnectionType, all_connection_types
 from engine.services import audit
 from engine.services.actor import Actor
+from engine.services.connection_checks import check_connection, run_check_sync
 
 
-class ConnectionType(BaseModel):
-    """Describes one connection type: which fields are plain config and which are secret."""
+class _ConnectionTypes(Mapping[str, type[ConnectionType]]):
+    """Every registered connection type by name (built-in and plugin), read from the registry.
 
-    model_config = ConfigDict(frozen=True)
+    A live view rather than a dict built at import, so a plugin loaded at start-up shows up.
+    """
 
-    name: str
-    title: str
-    config_fields: tuple[str, ...] = ()
-    secret_fields: tuple[str, ...] = ()
-    required: tuple[str, ...] = ()
+    def __getitem__(self, name: str) -> type[ConnectionType]:
+        return all_connection_types()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(all_connection_types())
+
+    def __len__(self) -> int:
+        return len(all_connection_types())
 
 
-CONNECTION_TYPES: dict[str, ConnectionType] = {
-    "http": ConnectionType(name="http", title="HTTP auth", config_fields=("auth_type", "username", "header_name",
-                           "base_url"), secret_fields=("token", "password", "header_value", "signing_secret"),
-                           required=("auth_type",)),
-    "smtp": ConnectionType(name="smtp", title="SMTP server", config_fields=("host", "port", "security", "username",
-                           "from_email", "from_name", "verify_tls"), secret_fields=("password",),
-                           required=("host", "from_email")),
-    "twilio": ConnectionType(name="twilio", title="Twilio SMS", config_fields=("account_sid", "from_number",
-                             "base_url"), secret_fields=("auth_token",), required=("account_sid", "auth_token")),
-    "clicksend": ConnectionType(name="clicksend", title="ClickSend SMS", config_fields=("username", "from_number",
-                                "base_url"), secret_fields=("api_key",), required=("username", "api_key")),
-    "hubspot": ConnectionType(name="hubspot", title="HubSpot CRM", config_fields=("base_url",),
-                              secret_fields=("access_token",), required=("access_token",)),
-    "slack": ConnectionType(name="slack", title="Slack incoming webhook", config_fields=(),
-                            secret_fields=("webhook_url",), required=("webhook_url",)),
-}
+CONNECTION_TYPES: Mapping[str, type[ConnectionType]] = _ConnectionTypes()
 
 
 class ConnectionInput(BaseModel):
@@ -61,7 +53,7 @@ class ConnectionInput(BaseModel):
     secret: dict[str, SecretStr] = Field(default_factory=dict)
 
 
-def _split(kind: ConnectionType, config: dict[str, Any], secret: dict[str, SecretStr],
+def _split(kind: type[ConnectionType], config: dict[str, Any], secret: dict[str, SecretStr],
            old_secret: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     fields: dict[str, str] = {}
     for key in config:
@@ -81,7 +73,7 @@ def _split(kind: ConnectionType, config: dict[str, Any], secret: dict[str, Secre
     return config, clear
 
 
-def _parse(raw: Any) -> tuple[ConnectionInput, ConnectionType]:
+def _parse(raw: Any) -> tuple[ConnectionInput, type[ConnectionType]]:
     try:
         data = ConnectionInput.model_validate(raw)
     except ValidationError as exc:
@@ -175,15 +167,11 @@ def load_connection(workspace_id: str, ref: str) -> ConnectionData:
 def test_connection(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
     """Make one cheap real call with the stored credentials; ``{"ok", "message", ...}``, never raises
     for provider failures (see engine.services.connection_checks)."""
-    from engine.services.connection_checks import run_check_sync
-
     return run_check_sync(_connection_data(get_connection(session, actor, connection_id)))
 
 
 async def test_connection_async(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
     """The same as :func:`test_connection`, for callers already inside an event loop (the API)."""
-    from engine.services.connection_checks import check_connection
-
     return await check_connection(_connection_data(get_connection(session, actor, connection_id)))
 
 

@@ -19,13 +19,11 @@ from engine.db import as_aware, utcnow
 from engine.definition import WorkflowDefinition, validate_definition
 from engine.errors import NotFound, ValidationFailed
 from engine.models import Role, Run, Step, StepRun, Trigger, Workflow
+from engine.registry import get_trigger
+from engine.schemas import WorkflowPublic
 from engine.services import audit, hook_cache
 from engine.services.actor import Actor
-from engine.services.pagination import clamp_limit, decode_cursor, encode_cursor
-from engine.triggers.cron import next_fire_times
-from engine.triggers.webhook import SECRET_AUTH_FIELDS
-
-REQUIRED_SECRETS = {"header": ("token",), "basic": ("password",), "hmac": ("secret",)}
+from engine.services.pagination import keyset_page
 
 
 def get_workflow(session: Session, actor: Actor, workflow_id: str) -> Workflow:
@@ -35,35 +33,6 @@ def get_workflow(session: Session, actor: Actor, workflow_id: str) -> Workflow:
     if wf is None:
         raise NotFound("workflow not found")
     return wf
-
-
-def _split_webhook_secrets(
-    config: dict[str, Any], old_secret: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return (config without secret values, secret values to encrypt)."""
-    config = {**config, "auth": dict(config.get("auth") or {"type": "none"})}
-    auth = config["auth"]
-    auth_type = auth.get("type", "none")
-    secret: dict[str, Any] = {}
-    for name in SECRET_AUTH_FIELDS:
-        value = auth.pop(name, None)
-        if value not in (None, ""):
-            secret[name] = value
-        elif name in old_secret and old_secret.get("auth_type") == auth_type:
-            secret[name] = old_secret[name]
-    missing = [n for n in REQUIRED_SECRETS.get(auth_type, ()) if n not in secret]
-    if auth_type == "basic" and not auth.get("username"):
-        missing.insert(0, "username")
-    if missing:
-        raise ValidationFailed(
-            "webhook authentication is incomplete",
-            {f"trigger.config.auth.{n}": f"required for {auth_type} authentication" for n in missing},
-        )
-    if auth_type == "none":
-        secret = {}
-    else:
-        secret["auth_type"] = auth_type
-    return config, secret
 
 
 def _apply_definition(session: Session, wf: Workflow, definition: WorkflowDefinition,
@@ -79,17 +48,11 @@ def _apply_definition(session: Session, wf: Workflow, definition: WorkflowDefini
     if trigger is None:
         trigger = Trigger(workflow_id=wf.id, workspace_id=wf.workspace_id, type=definition.trigger.type)
     trigger.type = definition.trigger.type
-    trigger.secret_encrypted = None
-    trigger.next_fire_at = None
-    if trigger.type == "webhook":
-        config, secret = _split_webhook_secrets(config, old_secret)
-        trigger.secret_encrypted = encrypt_json(secret) if secret else None
-        trigger.webhook_token = trigger.webhook_token or new_token("")
-    else:
-        trigger.webhook_token = None
-    if trigger.type == "cron":
-        config["expression"] = " ".join(config["expression"].split())
-        trigger.next_fire_at = next_fire_times(config["expression"], wf.timezone, utcnow())[0]
+    kind = get_trigger(trigger.type)
+    config, secret = kind.prepare(config, old_secret)
+    trigger.secret_encrypted = encrypt_json(secret) if secret else None
+    trigger.webhook_token = (trigger.webhook_token or new_token("")) if kind.has_endpoint else None
+    trigger.next_fire_at = kind.next_fire_at(config, wf.timezone, utcnow())
     trigger.config = config
     session.add(trigger)
 
@@ -146,8 +109,8 @@ def set_enabled(session: Session, actor: Actor, workflow_id: str, enabled: bool)
     wf.updated_at = utcnow()
     session.add(wf)
     trigger = session.exec(select(Trigger).where(Trigger.workflow_id == wf.id)).first()
-    if trigger is not None and trigger.type == "cron":
-        trigger.next_fire_at = next_fire_times(trigger.config["expression"], wf.timezone, utcnow())[0]
+    if trigger is not None:
+        trigger.next_fire_at = get_trigger(trigger.type).next_fire_at(trigger.config, wf.timezone, utcnow())
         session.add(trigger)
     hook_cache.forget()
     audit.record(session, actor, "workflow.enable" if enabled else "workflow.disable", "workflow", wf.id,
@@ -171,30 +134,24 @@ def delete_workflow(session: Session, actor: Actor, workflow_id: str) -> None:
 
 def list_workflows(session: Session, actor: Actor, *, search: str | None = None,
                    cursor: str | None = None, limit: int | None = None) -> dict[str, Any]:
-    limit = clamp_limit(limit)
     stmt = select(Workflow).where(Workflow.workspace_id == actor.workspace_id)
     if search:
         pattern = f"%{search.strip().lower()}%"
         stmt = stmt.where(or_(Workflow.name.ilike(pattern), Workflow.description.ilike(pattern)))
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(or_(Workflow.created_at < at, (Workflow.created_at == at) & (Workflow.id < last_id)))
-    rows = session.exec(stmt.order_by(Workflow.created_at.desc(), Workflow.id.desc()).limit(limit + 1)).all()
-    items = [workflow_public(session, wf) for wf in rows[:limit]]
-    next_cursor = encode_cursor(as_aware(rows[limit - 1].created_at), rows[limit - 1].id) if len(rows) > limit else None
-    return {"items": items, "next_cursor": next_cursor}
+    return keyset_page(session, stmt, Workflow, cursor=cursor, limit=limit,
+                       public=lambda wf: workflow_public(session, wf))
 
 
 def trigger_public(trigger: Trigger | None) -> dict[str, Any]:
+    """The trigger as the API, CLI and UI show it: its type's ``public_view`` (never a secret)."""
     if trigger is None:
         return {"type": "manual", "config": {}}
-    out: dict[str, Any] = {"type": trigger.type, "config": dict(trigger.config)}
-    if trigger.type == "webhook":
-        out["webhook_path"] = f"/hooks/{trigger.webhook_token}"
-        out["secret_set"] = bool(trigger.secret_encrypted)
-    if trigger.type == "cron" and trigger.next_fire_at:
-        out["next_fire_at"] = as_aware(trigger.next_fire_at).isoformat()
-    return out
+    try:
+        kind = get_trigger(trigger.type)
+    except KeyError:  # its plugin was uninstalled: show what is stored, nothing more
+        return {"type": trigger.type, "config": dict(trigger.config)}
+    return kind.public_view(dict(trigger.config), token=trigger.webhook_token,
+                            secret_set=bool(trigger.secret_encrypted), next_fire_at=as_aware(trigger.next_fire_at))
 
 
 def steps_of(session: Session, workflow_id: str) -> list[Step]:
@@ -213,7 +170,7 @@ def step_definition(step: Step) -> dict[str, Any]:
 
 
 def export_definition(session: Session, actor: Actor, workflow_id: str) -> dict[str, Any]:
-    """The workflow definition (design.md format), without any secret."""
+    """The workflow definition (the format engine.definition validates), without any secret."""
     wf = get_workflow(session, actor, workflow_id)
     trigger = session.exec(select(Trigger).where(Trigger.workflow_id == wf.id)).first()
     return {
@@ -227,7 +184,14 @@ def export_definition(session: Session, actor: Actor, workflow_id: str) -> dict[
 
 
 def workflow_public(session: Session, wf: Workflow) -> dict[str, Any]:
+    """:func:`workflow_view` as plain JSON data (what the CLI prints and a Reflex state holds)."""
+    return workflow_view(session, wf).model_dump(exclude_unset=True)
+
+
+def workflow_view(session: Session, wf: Workflow) -> WorkflowPublic:
+    """The workflow shape shared by the API, the CLI and the UI (never a secret value)."""
     trigger = session.exec(select(Trigger).where(Trigger.workflow_id == wf.id)).first()
+    shown_trigger = trigger_public(trigger)
     out = {
         "id": wf.id,
         "name": wf.name,
@@ -235,14 +199,14 @@ def workflow_public(session: Session, wf: Workflow) -> dict[str, Any]:
         "enabled": wf.enabled,
         "version": wf.version,
         "timezone": wf.timezone,
-        "trigger": trigger_public(trigger),
+        "trigger": shown_trigger,
         "steps": [step_definition(s) for s in steps_of(session, wf.id)],
         "created_at": as_aware(wf.created_at).isoformat(),
         "updated_at": as_aware(wf.updated_at).isoformat(),
     }
-    if trigger is not None and trigger.type == "webhook":
-        out["webhook_path"] = f"/hooks/{trigger.webhook_token}"
-    return out
+    if "webhook_path" in shown_trigger:
+        out["webhook_path"] = shown_trigger["webhook_path"]
+    return WorkflowPublic.model_validate(out)
 
 
 _snapshots: dict[tuple[str, int, str], dict[str, Any]] = {}

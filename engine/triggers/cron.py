@@ -8,12 +8,13 @@ with several schedulers running.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.registry import trigger
+from engine.registry import TriggerType, trigger_type
 
 
 class CronConfig(BaseModel):
@@ -35,7 +36,32 @@ class CronConfig(BaseModel):
         return value
 
 
-trigger("cron", config=CronConfig, title="Schedule", description="Start runs on a cron schedule.")(CronConfig)
+@trigger_type
+class CronTrigger(TriggerType):
+    name = "cron"
+    title = "Schedule"
+    description = "Start runs on a cron schedule."
+    Config = CronConfig
+
+    def prepare(self, config: dict[str, Any], old_secret: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {**config, "expression": " ".join(config["expression"].split())}, {}
+
+    def next_fire_at(self, config: dict[str, Any], timezone: str, after: datetime) -> datetime | None:
+        return next_fire_times(config["expression"], timezone, after)[0]
+
+    def public_view(self, config: dict[str, Any], *, token: str | None, secret_set: bool,
+                    next_fire_at: datetime | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.name, "config": dict(config)}
+        if next_fire_at is not None:
+            out["next_fire_at"] = next_fire_at.isoformat()
+        return out
+
+    def sample_payload(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {"scheduled_at": "2026-01-05T09:00:00+00:00"}
+
+    def test_payload(self, config: dict[str, Any], sample: Any) -> dict[str, Any]:
+        """A test run fires "now"."""
+        return {"scheduled_at": datetime.now(UTC).isoformat()}
 
 
 def next_fire_times(expression: str, timezone: str, after: datetime, count: int = 1) -> list[datetime]:

@@ -1,8 +1,10 @@
 """Manual trigger: a person (UI, API or CLI) starts the run with an optional JSON payload."""
 
+from __future__ import annotations
+
 from pydantic import BaseModel, ConfigDict
 
-from engine.registry import trigger
+from engine.registry import TriggerType, trigger_type
 
 
 class ManualConfig(BaseModel):
@@ -11,6 +13,10 @@ class ManualConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-trigger("manual", config=ManualConfig, title="Manual", description="Start runs yourself, with a JSON payload.")(
-    ManualConfig
-)
+@trigger_type
+class ManualTrigger(TriggerType):
+    name = "manual"
+    title = "Manual"
+    description = "Start runs yourself, with a JSON payload."
+    Config = ManualConfig
+    sample_key = "payload"

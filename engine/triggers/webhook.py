@@ -1,20 +1,29 @@
-"""Webhook trigger, engine side: its config and turning an HTTP request into a run payload.
+"""Webhook trigger: its config, caller authentication and turning an HTTP request into a payload.
 
-The HTTP route itself lives in flowmate_app/api; it calls :func:`build_payload` and then
-``engine.services.runs.create_run``. Secret auth values are moved out of the config and stored
-encrypted on the Trigger row (see engine.services.workflows).
+The HTTP route lives in flowmate_app/api/hooks.py; it calls :meth:`WebhookTrigger.authenticate`,
+:func:`build_payload` and then ``engine.services.runs.create_webhook_run``. Secret auth values
+are split off the config by :meth:`WebhookTrigger.prepare` and stored encrypted on the Trigger
+row; the API only ever says whether one is set.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import json
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from engine.registry import trigger
+from engine.crypto import constant_time_equals
+from engine.errors import ValidationFailed
+from engine.ratelimit import once_marker
+from engine.registry import AuthFailed, IncomingRequest, TriggerType, trigger_type
 
 #: Request headers that authenticate the caller: never copied into the run payload.
 SENSITIVE_HEADERS = frozenset(
@@ -48,13 +57,124 @@ class WebhookConfig(BaseModel):
 
 
 SECRET_AUTH_FIELDS = ("token", "password", "secret")
+REQUIRED_SECRETS = {"header": ("token",), "basic": ("password",), "hmac": ("secret",)}
+SIGNATURE_HEADER = "x-flowmate-signature"
+SIGNATURE_TOLERANCE_S = 300
 
-trigger(
-    "webhook",
-    config=WebhookConfig,
-    title="Webhook",
-    description="Start a run when another system sends an HTTP request to a private URL.",
-)(WebhookConfig)
+
+def verify_signature(secret: str, header: str | None, body: bytes, now: float | None = None) -> str:
+    """Check ``t=<unix>,v1=<hex>``; returns the matching signature (for replay tracking)."""
+    if not header:
+        raise AuthFailed("missing X-FlowMate-Signature header")
+    stamp: str | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            stamp = value
+        elif key == "v1" and value:
+            candidates.append(value.lower())
+    if stamp is None or not stamp.isdigit() or not candidates:
+        raise AuthFailed("malformed X-FlowMate-Signature header (expected t=<unix>,v1=<hex>)")
+    now = time.time() if now is None else now
+    if abs(now - int(stamp)) > SIGNATURE_TOLERANCE_S:
+        raise AuthFailed("signature timestamp outside the 5-minute window")
+    expected = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    matched = None
+    for candidate in candidates:  # compare every candidate: no early exit on a match
+        if hmac.compare_digest(expected, candidate):
+            matched = candidate
+    if matched is None:
+        raise AuthFailed("signature does not match")
+    return matched
+
+
+def _check_header(auth: dict[str, Any], secret: dict[str, Any], req: IncomingRequest) -> set[str]:
+    name = auth.get("header_name") or "X-FlowMate-Token"
+    given = req.headers.get(name, "")
+    if not constant_time_equals(given, str(secret.get("token", ""))) or not given:
+        raise AuthFailed(f"missing or wrong {name} header")
+    return {name.lower()}
+
+
+def _check_basic(auth: dict[str, Any], secret: dict[str, Any], req: IncomingRequest) -> set[str]:
+    scheme, _, value = req.headers.get("authorization", "").partition(" ")
+    try:
+        user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise AuthFailed("HTTP Basic credentials required", basic=True) from None
+    ok_user = constant_time_equals(user, str(auth.get("username") or ""))
+    ok_pass = constant_time_equals(password, str(secret.get("password", "")))
+    if scheme.lower() != "basic" or not (ok_user and ok_pass):
+        raise AuthFailed("wrong username or password", basic=True)
+    return set()
+
+
+def _check_hmac(auth: dict[str, Any], secret: dict[str, Any], req: IncomingRequest) -> set[str]:
+    signature = verify_signature(str(secret.get("secret", "")), req.headers.get(SIGNATURE_HEADER), req.body)
+    if not once_marker().first("sig:" + signature, 2 * SIGNATURE_TOLERANCE_S + 60):
+        raise AuthFailed("this signature was already used (replayed request)")
+    return set()
+
+
+#: One checker per ``auth.type``; "none" accepts every caller.
+AUTH_CHECKS = {"none": lambda auth, secret, req: set(), "header": _check_header, "basic": _check_basic,
+               "hmac": _check_hmac}
+
+
+@trigger_type
+class WebhookTrigger(TriggerType):
+    name = "webhook"
+    title = "Webhook"
+    description = "Start a run when another system sends an HTTP request to a private URL."
+    Config = WebhookConfig
+    has_endpoint = True
+    sample_key = "body"
+
+    def prepare(self, config: dict[str, Any], old_secret: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Move the auth secret values out of the config (kept from ``old_secret`` when left out
+        and the auth type did not change); refuse an auth type without its secret."""
+        config = {**config, "auth": dict(config.get("auth") or {"type": "none"})}
+        auth = config["auth"]
+        auth_type = auth.get("type", "none")
+        secret: dict[str, Any] = {}
+        for name in SECRET_AUTH_FIELDS:
+            value = auth.pop(name, None)
+            if value not in (None, ""):
+                secret[name] = value
+            elif name in old_secret and old_secret.get("auth_type") == auth_type:
+                secret[name] = old_secret[name]
+        missing = [n for n in REQUIRED_SECRETS.get(auth_type, ()) if n not in secret]
+        if auth_type == "basic" and not auth.get("username"):
+            missing.insert(0, "username")
+        if missing:
+            raise ValidationFailed(
+                "webhook authentication is incomplete",
+                {f"trigger.config.auth.{n}": f"required for {auth_type} authentication" for n in missing},
+            )
+        if auth_type == "none":
+            return config, {}
+        return config, {**secret, "auth_type": auth_type}
+
+    def authenticate(self, config: dict[str, Any], secret: dict[str, Any], request: IncomingRequest) -> set[str]:
+        auth = dict(config.get("auth") or {})
+        check = AUTH_CHECKS.get(auth.get("type", "none"))
+        if check is None:
+            raise AuthFailed("unsupported authentication type")
+        return check(auth, secret, request)
+
+    def public_view(self, config: dict[str, Any], *, token: str | None, secret_set: bool,
+                    next_fire_at: Any) -> dict[str, Any]:
+        return {"type": self.name, "config": dict(config), "webhook_path": f"/hooks/{token}", "secret_set": secret_set}
+
+    def test_payload(self, config: dict[str, Any], sample: Any) -> dict[str, Any]:
+        """As if the sample had been POSTed as JSON."""
+        return build_payload("POST", {"content-type": "application/json", "user-agent": "FlowMate test run"}, {},
+                             json.dumps(sample).encode(), "application/json")
+
+    def sample_payload(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {"body": {}, "query": {}, "headers": {"content-type": "application/json"},
+                "method": (config.get("methods") or ["POST"])[0]}
 
 
 def parse_body(body: bytes, content_type: str | None) -> Any:

@@ -22,11 +22,8 @@ sweeper once Redis is back (the run row is committed first).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hashlib
-import hmac
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -42,10 +39,11 @@ from starlette.types import Receive, Scope, Send
 
 from engine import metrics
 from engine.config import get_settings
-from engine.crypto import constant_time_equals, decrypt_json
+from engine.crypto import decrypt_json
 from engine.datalimits import json_depth
 from engine.errors import Conflict, NotFound, QuotaExceeded
-from engine.ratelimit import once_marker, webhook_limiter
+from engine.ratelimit import webhook_limiter
+from engine.registry import AuthFailed, IncomingRequest, get_trigger
 from engine.services.runs import create_webhook_run, find_webhook
 from engine.triggers.webhook import build_payload
 from flowmate_app.api.errors import ApiError, ErrorBody, expected_error_response
@@ -57,11 +55,11 @@ HOOK_PREFIX = "/hooks/"
 HOOK_METHODS = ("POST", "GET", "PUT")
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-SIGNATURE_HEADER = "x-flowmate-signature"
-SIGNATURE_TOLERANCE_S = 300
 MAX_IDEMPOTENCY_KEY = 200
 
 _NOT_FOUND = ApiError(404, "not_found", "no enabled webhook at this address")
+#: The trigger type whose endpoint this router serves; it authenticates callers.
+WEBHOOK = get_trigger("webhook")
 
 
 @dataclass
@@ -77,62 +75,6 @@ class Incoming:
 def _auth_failed(message: str, basic: bool = False) -> ApiError:
     headers = {"WWW-Authenticate": 'Basic realm="flowmate-webhook"'} if basic else None
     return ApiError(401, "unauthorized", message, headers=headers)
-
-
-def verify_signature(secret: str, header: str | None, body: bytes, now: float | None = None) -> str:
-    """Check ``t=<unix>,v1=<hex>``; returns the matching signature (for replay tracking)."""
-    if not header:
-        raise _auth_failed("missing X-FlowMate-Signature header")
-    stamp: str | None = None
-    candidates: list[str] = []
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t":
-            stamp = value
-        elif key == "v1" and value:
-            candidates.append(value.lower())
-    if stamp is None or not stamp.isdigit() or not candidates:
-        raise _auth_failed("malformed X-FlowMate-Signature header (expected t=<unix>,v1=<hex>)")
-    now = time.time() if now is None else now
-    if abs(now - int(stamp)) > SIGNATURE_TOLERANCE_S:
-        raise _auth_failed("signature timestamp outside the 5-minute window")
-    expected = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    matched = None
-    for candidate in candidates:  # compare every candidate: no early exit on a match
-        if hmac.compare_digest(expected, candidate):
-            matched = candidate
-    if matched is None:
-        raise _auth_failed("signature does not match")
-    return matched
-
-
-def _authenticate(auth: dict[str, Any], secret: dict[str, Any], inc: Incoming) -> None:
-    kind = auth.get("type", "none")
-    if kind == "none":
-        return
-    if kind == "header":
-        name = auth.get("header_name") or "X-FlowMate-Token"
-        given = inc.headers.get(name, "")
-        if not constant_time_equals(given, str(secret.get("token", ""))) or not given:
-            raise _auth_failed(f"missing or wrong {name} header")
-        return
-    if kind == "basic":
-        scheme, _, value = inc.headers.get("authorization", "").partition(" ")
-        try:
-            user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise _auth_failed("HTTP Basic credentials required", basic=True) from None
-        ok_user = constant_time_equals(user, str(auth.get("username") or ""))
-        ok_pass = constant_time_equals(password, str(secret.get("password", "")))
-        if scheme.lower() != "basic" or not (ok_user and ok_pass):
-            raise _auth_failed("wrong username or password", basic=True)
-        return
-    if kind == "hmac":
-        signature = verify_signature(str(secret.get("secret", "")), inc.headers.get(SIGNATURE_HEADER), inc.body)
-        if not once_marker().first("sig:" + signature, 2 * SIGNATURE_TOLERANCE_S + 60):
-            raise _auth_failed("this signature was already used (replayed request)")
-        return
-    raise _auth_failed("unsupported authentication type")
 
 
 _secret_cache: dict[str, dict[str, Any]] = {}
@@ -165,15 +107,16 @@ def accept(inc: Incoming) -> tuple[str, bool]:
     if inc.method not in methods:
         raise ApiError(405, "method_not_allowed", f"this webhook accepts {', '.join(methods)}",
                        headers={"Allow": ", ".join(methods)})
-    auth = dict(config.get("auth") or {})
     secret = _secret(hook["secret_encrypted"])
-    _authenticate(auth, secret, inc)
+    try:
+        hidden = WEBHOOK.authenticate(config, secret, IncomingRequest(inc.method, inc.headers, inc.body))
+    except AuthFailed as failed:
+        raise _auth_failed(failed.message, basic=failed.basic) from None
 
     key = inc.headers.get("idempotency-key")
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
         raise ApiError(422, "validation_failed", "invalid Idempotency-Key",
                        {"Idempotency-Key": f"1 to {MAX_IDEMPOTENCY_KEY} characters"})
-    hidden = {auth.get("header_name", "").lower()} if auth.get("type") == "header" else set()
     headers = {k: v for k, v in inc.headers.items() if k not in hidden}
     depth = get_settings().max_json_depth
     try:

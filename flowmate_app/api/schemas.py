@@ -8,51 +8,30 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.definition import WorkflowDefinition
+from engine.schemas import (
+    Page,
+    RunDetail,
+    RunPublic,
+    StepPublic,
+    StepRunPublic,
+    TriggerPublic,
+    WorkflowPublic,
+)
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class TriggerOut(_Out):
-    type: str
-    config: dict[str, Any]
-    webhook_path: str | None = Field(None, description="Webhook triggers: POST here to start a run")
-    secret_set: bool | None = Field(None, description="Webhook triggers: an auth secret is stored (never shown)")
-    next_fire_at: str | None = None
-
-
-class StepOut(_Out):
-    key: str
-    action: str
-    config: dict[str, Any]
-    retry: dict[str, Any]
-    name: str | None = None
-    when: str | None = None
-    timeout_s: float | None = None
-
-
-class WorkflowOut(_Out):
-    id: str
-    name: str
-    description: str
-    enabled: bool
-    version: int
-    timezone: str
-    trigger: TriggerOut
-    steps: list[StepOut]
-    created_at: str
-    updated_at: str
-    webhook_path: str | None = Field(None, description="`/hooks/<token>` for webhook triggers")
-
-
-class WorkflowList(BaseModel):
-    items: list[WorkflowOut]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last")
+# Runs and workflows: the engine's public shapes, returned by the services themselves.
+TriggerOut = TriggerPublic
+StepOut = StepPublic
+WorkflowOut = WorkflowPublic
+WorkflowList = Page[WorkflowPublic]
 
 
 class WorkflowIn(WorkflowDefinition):
-    """A workflow definition (design.md). Webhook auth secrets go in trigger.config.auth and are
+    """A workflow definition (engine.definition). Webhook auth secrets go in trigger.config.auth and are
     stored encrypted; they never appear in any answer."""
 
 
@@ -71,49 +50,10 @@ class ManualRunIn(BaseModel):
     payload: Any = Field(default_factory=dict, description="Available to steps as `trigger.payload`")
 
 
-class StepRunOut(_Out):
-    key: str
-    action: str
-    name: str
-    status: str
-    attempts: int
-    input: Any = None
-    output: Any = None
-    error: str | None = None
-    retry_delays: list[Any] = Field(default_factory=list)
-    started_at: str | None = None
-    finished_at: str | None = None
-    duration_ms: int | None = None
-
-
-class RunSummary(_Out):
-    id: str
-    workflow_id: str
-    workflow_name: str | None = None
-    workflow_version: int
-    status: Literal["queued", "running", "waiting", "succeeded", "failed", "cancelled"]
-    trigger_type: str
-    attempt: int
-    error: str | None = None
-    result: str | None = None
-    rerun_of: str | None = None
-    created_at: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    next_attempt_at: str | None = None
-    duration_ms: int | None = None
-
-
-class RunOut(RunSummary):
-    """The same shape as `flowmate runs show`."""
-
-    trigger: Any = None
-    steps: list[StepRunOut] = Field(default_factory=list)
-
-
-class RunList(BaseModel):
-    items: list[RunSummary]
-    next_cursor: str | None = None
+StepRunOut = StepRunPublic
+RunSummary = RunPublic
+RunOut = RunDetail
+RunList = Page[RunPublic]
 
 
 class TemplateSummary(_Out):

@@ -11,37 +11,26 @@ from typing import Any
 
 import reflex as rx
 
-STATUS_COLOURS: dict[str, str] = {
-    "queued": "gray",
-    "running": "blue",
-    "waiting": "amber",
-    "succeeded": "green",
-    "failed": "red",
-    "cancelled": "gray",
-    "pending": "gray",
-    "skipped": "gray",
-}
-STATUS_ICONS: dict[str, str] = {
-    "queued": "clock",
-    "running": "loader",
-    "waiting": "hourglass",
-    "succeeded": "circle_check",
-    "failed": "circle_x",
-    "cancelled": "ban",
-    "pending": "circle_dashed",
-    "skipped": "skip_forward",
-}
+from engine.states import STATUS_STYLE
+
+#: Colour and icon per run/step state, from the engine's state table (engine/states.py).
+STATUS_COLOURS: dict[str, str] = {str(name): colour for name, (colour, _icon) in STATUS_STYLE.items()}
+STATUS_ICONS: dict[str, str] = {str(name): icon for name, (_colour, icon) in STATUS_STYLE.items()}
 
 
 def status_badge(status: rx.Var | str, size: str = "1") -> rx.Component:
-    """A coloured badge for a run or step status (icon + word, so colour is never the only cue)."""
+    """The one badge for a run or step status (icon + word, so colour is never the only cue).
+
+    Every page (runs list and detail, workflows list, builder test panel) uses this one, so a
+    state added to engine/states.py shows the same way everywhere.
+    """
     return rx.match(
         status,
         *[
             (
                 name,
                 rx.badge(
-                    rx.icon(STATUS_ICONS[name], size=12),
+                    rx.spinner(size="1") if name == "running" else rx.icon(STATUS_ICONS[name], size=12),
                     name,
                     color_scheme=colour,
                     variant="soft",
@@ -51,7 +40,8 @@ def status_badge(status: rx.Var | str, size: str = "1") -> rx.Component:
             )
             for name, colour in STATUS_COLOURS.items()
         ],
-        rx.badge(status, color_scheme="gray", variant="soft", size=size, radius="full"),
+        rx.badge(rx.icon("circle_dashed", size=12), status, color_scheme="gray", variant="outline", size=size,
+                 radius="full"),
     )
 
 

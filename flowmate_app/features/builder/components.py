@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from flowmate_app.components.ui import status_badge
 from flowmate_app.features.builder.draft import AUTH_LABELS
 from flowmate_app.features.builder.state import BuilderState as S
 from flowmate_app.features.builder.views import FieldView, RunStepView, StepView
@@ -63,20 +64,6 @@ def label(text: rx.Var | str, html_for: rx.Var | str, required: rx.Var | bool = 
                                   title="Required")),
         spacing="1",
         align="center",
-    )
-
-
-def status_badge(status: rx.Var) -> rx.Component:
-    return rx.match(
-        status,
-        ("succeeded", rx.badge(rx.icon("circle_check", size=12), "succeeded", color_scheme="green")),
-        ("failed", rx.badge(rx.icon("circle_x", size=12), "failed", color_scheme="red")),
-        ("running", rx.badge(rx.spinner(size="1"), "running", color_scheme="blue")),
-        ("queued", rx.badge(rx.icon("clock", size=12), "queued", color_scheme="gray")),
-        ("waiting", rx.badge(rx.icon("hourglass", size=12), "waiting", color_scheme="amber")),
-        ("skipped", rx.badge(rx.icon("skip_forward", size=12), "skipped", color_scheme="gray")),
-        ("cancelled", rx.badge(rx.icon("ban", size=12), "cancelled", color_scheme="gray")),
-        rx.badge(rx.icon("circle_dashed", size=12), status, color_scheme="gray", variant="outline"),
     )
 
 

@@ -5,7 +5,7 @@ and the view models are rebuilt from the draft. Keeping edits here makes them un
 keeps the Reflex state thin.
 
 Field values are held as the text the person typed (see schema_form); :func:`to_definition`
-converts them into the design.md definition and reports conversion problems with the same dotted
+converts them into the workflow definition (engine.definition) and reports conversion problems with the same dotted
 paths (``steps.1.config.url``) that ``engine.definition.validate_definition`` uses, so local and
 service errors show up in the same place.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -39,7 +40,18 @@ RETRY_FIELDS: tuple[tuple[str, str, float], ...] = (
 )
 AUTH_TYPES = ("none", "header", "basic", "hmac")
 AUTH_LABELS = {"none": "No authentication", "header": "Secret header", "basic": "HTTP Basic", "hmac": "HMAC signature"}
-TRIGGER_TYPES = ("webhook", "cron", "manual")
+_BUILTIN_TRIGGER_ORDER = ("webhook", "cron", "manual")
+
+
+def _trigger_types() -> tuple[str, ...]:
+    """Every registered trigger type, the built-ins first (a plugin's come after, by name)."""
+    from engine.registry import all_triggers
+
+    names = set(all_triggers())
+    return (*[t for t in _BUILTIN_TRIGGER_ORDER if t in names], *sorted(names - set(_BUILTIN_TRIGGER_ORDER)))
+
+
+TRIGGER_TYPES = _trigger_types()
 COMMON_TIMEZONES = (
     "Australia/Sydney", "Australia/Melbourne", "Australia/Brisbane", "Australia/Adelaide", "Australia/Darwin",
     "Australia/Perth", "Australia/Hobart", "Australia/Lord_Howe", "Pacific/Auckland", "UTC", "Asia/Singapore",
@@ -118,6 +130,8 @@ class Draft:
     auth_password: str = ""
     auth_secret: str = ""
     cron_expression: str = DEFAULT_CRON
+    #: The config of a trigger type without its own editor here (a plugin's): kept as loaded.
+    trigger_config: dict[str, Any] = field(default_factory=dict)
     steps: list[StepDraft] = field(default_factory=list)
 
 
@@ -152,7 +166,6 @@ def draft_from_definition(definition: dict[str, Any], catalogue: dict[str, Actio
     """The editable draft of an exported definition (secrets are never part of an export)."""
     trigger = definition.get("trigger") or {}
     config = trigger.get("config") or {}
-    auth = config.get("auth") or {}
     draft = Draft(
         name=str(definition.get("name") or ""),
         description=str(definition.get("description") or ""),
@@ -161,13 +174,11 @@ def draft_from_definition(definition: dict[str, Any], catalogue: dict[str, Actio
         trigger_type=str(trigger.get("type") or "manual"),
         steps=[step_from_definition(s, catalogue) for s in definition.get("steps") or []],
     )
-    if draft.trigger_type == "webhook":
-        draft.webhook_methods = list(config.get("methods") or ["POST"])
-        draft.auth_type = str(auth.get("type") or "none")
-        draft.auth_header_name = str(auth.get("header_name") or "X-FlowMate-Token")
-        draft.auth_username = str(auth.get("username") or "")
-    if draft.trigger_type == "cron":
-        draft.cron_expression = str(config.get("expression") or DEFAULT_CRON)
+    load = TRIGGER_EDITORS.get(draft.trigger_type)
+    if load is None:
+        draft.trigger_config = dict(config)
+    else:
+        load[0](draft, config)
     return draft
 
 
@@ -213,31 +224,58 @@ def step_to_definition(step: StepDraft, index: int, info: ActionInfo | None) -> 
     return out, errors
 
 
+def _load_webhook(draft: Draft, config: dict[str, Any]) -> None:
+    auth = config.get("auth") or {}
+    draft.webhook_methods = list(config.get("methods") or ["POST"])
+    draft.auth_type = str(auth.get("type") or "none")
+    draft.auth_header_name = str(auth.get("header_name") or "X-FlowMate-Token")
+    draft.auth_username = str(auth.get("username") or "")
+
+
+def _dump_webhook(draft: Draft) -> dict[str, Any]:
+    auth: dict[str, Any] = {"type": draft.auth_type}
+    if draft.auth_type == "header":
+        auth["header_name"] = draft.auth_header_name.strip() or "X-FlowMate-Token"
+        if draft.auth_token:
+            auth["token"] = draft.auth_token
+    elif draft.auth_type == "basic":
+        auth["username"] = draft.auth_username.strip()
+        if draft.auth_password:
+            auth["password"] = draft.auth_password
+    elif draft.auth_type == "hmac" and draft.auth_secret:
+        auth["secret"] = draft.auth_secret
+    config: dict[str, Any] = {"methods": list(draft.webhook_methods) or ["POST"]}
+    if draft.auth_type != "none":
+        config["auth"] = auth
+    return config
+
+
+def _load_cron(draft: Draft, config: dict[str, Any]) -> None:
+    draft.cron_expression = str(config.get("expression") or DEFAULT_CRON)
+
+
+def _dump_cron(draft: Draft) -> dict[str, Any]:
+    return {"expression": " ".join(draft.cron_expression.split())}
+
+
+#: The builder's own editors per trigger type: (load config into the draft, dump it back).
+#: A trigger type without one (a plugin's) keeps the config it was loaded with.
+TRIGGER_EDITORS: dict[str, tuple[Callable[[Draft, dict[str, Any]], None], Callable[[Draft], dict[str, Any]]]] = {
+    "webhook": (_load_webhook, _dump_webhook),
+    "cron": (_load_cron, _dump_cron),
+    "manual": (lambda draft, config: None, lambda draft: {}),
+}
+
+
 def trigger_to_definition(draft: Draft) -> dict[str, Any]:
-    if draft.trigger_type == "webhook":
-        auth: dict[str, Any] = {"type": draft.auth_type}
-        if draft.auth_type == "header":
-            auth["header_name"] = draft.auth_header_name.strip() or "X-FlowMate-Token"
-            if draft.auth_token:
-                auth["token"] = draft.auth_token
-        elif draft.auth_type == "basic":
-            auth["username"] = draft.auth_username.strip()
-            if draft.auth_password:
-                auth["password"] = draft.auth_password
-        elif draft.auth_type == "hmac" and draft.auth_secret:
-            auth["secret"] = draft.auth_secret
-        config: dict[str, Any] = {"methods": list(draft.webhook_methods) or ["POST"]}
-        if draft.auth_type != "none":
-            config["auth"] = auth
-        return {"type": "webhook", "config": config}
-    if draft.trigger_type == "cron":
-        return {"type": "cron", "config": {"expression": " ".join(draft.cron_expression.split())}}
-    return {"type": "manual", "config": {}}
+    editor = TRIGGER_EDITORS.get(draft.trigger_type)
+    config = editor[1](draft) if editor else dict(draft.trigger_config)
+    return {"type": draft.trigger_type, "config": config}
 
 
 def to_definition(draft: Draft,
                   catalogue: dict[str, ActionInfo] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """The design.md definition for the draft, and local conversion errors by dotted path."""
+    """The workflow definition for the draft, and local conversion errors by dotted path."""
     catalogue = catalogue if catalogue is not None else action_catalogue()
     errors: dict[str, str] = {}
     steps = []
@@ -365,17 +403,19 @@ def parse_sample(text: str) -> tuple[Any, str]:
 
 
 def trigger_references(trigger_type: str, sample: Any) -> list[str]:
-    """What a step can refer to from the trigger, with the sample payload's keys spelled out."""
+    """What a step can refer to from the trigger, with the sample payload's keys spelled out.
+
+    The trigger type says what its ``trigger`` object holds (``sample_payload``) and which key
+    carries the caller's data (``sample_key``): the person's sample is spelled out under it.
+    """
+    from engine.registry import all_triggers
+
+    kind = all_triggers().get(trigger_type) or all_triggers()["manual"]
     refs: list[str] = []
-    if trigger_type == "webhook":
-        refs.append("trigger.body")
-        _paths(sample, "trigger.body", 2, refs)
-        refs += ["trigger.query", "trigger.headers", "trigger.method"]
-    elif trigger_type == "cron":
-        refs.append("trigger.scheduled_at")
-    else:
-        refs.append("trigger.payload")
-        _paths(sample, "trigger.payload", 2, refs)
+    for key in kind.sample_payload({}):
+        refs.append(f"trigger.{key}")
+        if key == kind.sample_key:
+            _paths(sample, f"trigger.{key}", 2, refs)
     return refs
 
 

@@ -1,7 +1,7 @@
 """Turn an action's Config JSON schema into form fields, and form text back into config values.
 
 The builder never hard-codes a form per action: ``ActionSpec.config_schema()`` is the contract
-(design.md, convention 1). This module is pure Python (no Reflex) so the mapping is unit-tested
+(the builder never hard-codes a form). This module is pure Python (no Reflex) so the mapping is unit-tested
 without a browser.
 
 Every field is edited as text ("raw" value) and converted when the definition is built, so a

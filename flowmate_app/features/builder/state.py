@@ -1,6 +1,6 @@
 """State of the workflow builder at /workflows/[id] (and /workflows/new for a blank workflow).
 
-One flat state (design.md convention 6). The editable workflow lives in a backend-only
+One flat state per feature, calling engine services (see AGENTS.md). The editable workflow lives in a backend-only
 :class:`Draft`; every handler edits it through the pure functions in ``draft.py`` and then calls
 ``_sync()``, which rebuilds what the page shows (views.py). Saving and test runs go through
 engine/services; the page never touches SQL.
@@ -9,13 +9,13 @@ engine/services; the page never touches SQL.
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import reflex as rx
 
 from engine.errors import FlowMateError, Forbidden, NotFound, ValidationFailed
+from engine.states import TERMINAL_RUN_VALUES
 from flowmate_app.auth import AuthState
 from flowmate_app.features.builder import draft as d
 from flowmate_app.features.builder.views import (
@@ -29,7 +29,7 @@ from flowmate_app.features.builder.views import (
     unplaced_errors,
 )
 
-FINISHED = ("succeeded", "failed", "cancelled")
+FINISHED = TERMINAL_RUN_VALUES
 POLL_INTERVAL_S = 0.4
 POLL_LIMIT_S = 15 * 60
 SAMPLE_PAYLOAD = '{\n  "email": "ana@example.com.au",\n  "name": "Ana Nguyen",\n  "amount": 120\n}'
@@ -69,28 +69,12 @@ def _fetch_run(actor: Any, run_id: str) -> dict[str, Any]:
         return run_public(session, get_run(session, actor, run_id))
 
 
-def _start_test_run(actor: Any, workflow_id: str, trigger_type: str, sample: Any) -> str:
-    """Start a run of the saved workflow with a trigger payload shaped like the real trigger's.
+def _start_test_run(actor: Any, workflow_id: str, sample: Any) -> str:
+    """Start a test run of the saved workflow (the service checks the role and shapes the
+    payload like the workflow's real trigger)."""
+    from engine.services.runs import start_test_run
 
-    A webhook test run sees the sample as ``trigger.body`` (as if POSTed), a manual one as
-    ``trigger.payload``, a cron one gets ``trigger.scheduled_at`` = now.
-    """
-    from engine.models import Role
-    from engine.services.runs import create_run, start_manual_run
-    from engine.triggers.webhook import build_payload
-
-    if trigger_type == "manual":
-        return start_manual_run(actor, workflow_id, sample).id
-    actor.require(Role.editor)
-    if trigger_type == "webhook":
-        body = json.dumps(sample).encode()
-        payload = build_payload("POST", {"content-type": "application/json", "user-agent": "FlowMate test run"},
-                                {}, body, "application/json")
-    else:
-        payload = {"scheduled_at": datetime.now(UTC).isoformat()}
-    run, _created = create_run(workflow_id, workspace_id=actor.workspace_id, trigger_type="test", payload=payload,
-                               actor=actor)
-    return run.id
+    return start_test_run(actor, workflow_id, sample).id
 
 
 class BuilderState(AuthState):
@@ -538,7 +522,7 @@ class BuilderState(AuthState):
         if actor is None:
             return None
         try:
-            run_id = _start_test_run(actor, self.workflow_id, self.trigger_type, sample)
+            run_id = _start_test_run(actor, self.workflow_id, sample)
         except Forbidden:
             self.test_error = "You have view access, so you cannot start runs."
             return None

@@ -15,8 +15,9 @@ import reflex as rx
 
 from engine.db import session_scope, utcnow
 from engine.errors import FlowMateError, NotFound
-from engine.models import RunStatus
+from engine.registry import all_triggers
 from engine.services import runs, workflows
+from engine.states import ACTIVE_RUN_VALUES, RunStatus
 from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_ago, fmt_duration, fmt_time, pretty_json
 
@@ -29,8 +30,9 @@ RANGES: dict[str, tuple[str, timedelta | None]] = {
     "all": ("All time", None),
 }
 STATUSES = [s.value for s in RunStatus]
-IN_FLIGHT = {"queued", "running", "waiting"}
-TRIGGER_LABELS = {"webhook": "Webhook", "cron": "Schedule", "manual": "Manual"}
+IN_FLIGHT = frozenset(ACTIVE_RUN_VALUES)
+#: How each trigger type is named in the runs list: its registered title (plugins included).
+TRIGGER_LABELS = {name: kind.title for name, kind in all_triggers().items()}
 
 
 class RunsState(AuthState):

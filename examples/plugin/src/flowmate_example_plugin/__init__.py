@@ -1,0 +1,1 @@
+"""An example FlowMate plugin: the ``example.greeting`` action and the ``greeting_studio`` connection type."""
