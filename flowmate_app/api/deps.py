@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from engine.config import get_settings
 from engine.db import session_scope
 from engine.services.accounts import resolve_token
 from engine.services.actor import Actor
@@ -49,3 +50,18 @@ def current_actor(request: Request, _creds: HTTPAuthorizationCredentials | None 
     """FastAPI dependency (sync: runs in the thread pool like the routes that use it)."""
     return _resolve(request.headers.get("authorization"), request.cookies.get(COOKIE_NAME),
                     unsafe=request.method not in ("GET", "HEAD", "OPTIONS"), origin=request.headers.get("origin"))
+
+
+def client_ip(request: Request) -> str:
+    """The caller's IP for throttling: the socket peer, or the address the trusted proxies saw.
+
+    X-Forwarded-For is only believed for FLOWMATE_TRUSTED_PROXY_HOPS proxies: the entry that
+    many hops from the right is the one the outermost trusted proxy wrote.
+    """
+    peer = request.client.host if request.client else "unknown"
+    hops = get_settings().trusted_proxy_hops
+    if hops:
+        forwarded = [p.strip() for p in request.headers.get("x-forwarded-for", "").split(",") if p.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return peer
