@@ -177,6 +177,7 @@ def test_connection(session: Session, actor: Actor, connection_id: str) -> dict[
     for provider failures (see engine.services.connection_checks)."""
     from engine.services.connection_checks import run_check_sync
 
+    actor.require(Role.editor)  # an outbound call with the stored credentials: not for viewers
     return run_check_sync(_connection_data(get_connection(session, actor, connection_id)))
 
 
@@ -184,6 +185,7 @@ async def test_connection_async(session: Session, actor: Actor, connection_id: s
     """The same as :func:`test_connection`, for callers already inside an event loop (the API)."""
     from engine.services.connection_checks import check_connection
 
+    actor.require(Role.editor)
     return await check_connection(_connection_data(get_connection(session, actor, connection_id)))
 
 

@@ -75,6 +75,8 @@ def create_run(
     Returns ``(run, created)``; ``created`` is False when ``idempotency_key`` matched an earlier
     run with the same body hash (a replay). A different body with the same key raises Conflict.
     """
+    if actor is not None:  # a person or token starting a run (triggers pass no actor)
+        actor.require(Role.editor)
     with session_scope() as session:
         wf = session.exec(
             select(Workflow).where(Workflow.id == workflow_id, Workflow.workspace_id == workspace_id)

@@ -33,6 +33,7 @@ def build_api() -> Any:
         usage,
         workflows,
     )
+    from flowmate_app.api.access_log import install_access_log_filter
     from flowmate_app.api.cors import reflex_cors_origins
     from flowmate_app.api.middleware import ApiMiddleware
 
@@ -53,6 +54,7 @@ def build_api() -> Any:
         openapi_url="/api/openapi.json",
     )
     errors.install(api)
+    install_access_log_filter()  # webhook URL tokens never reach the server's access log
     for module in (workflows, runs, templates, connections, audit, usage, tokens, hooks, health, metrics):
         api.include_router(module.router)
     api.include_router(signin.router)
