@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         "open", description="Who may create an account at /signup: anyone (open), only people holding an "
         "invitation (invite), or nobody (closed; accounts come from the CLI).")
     signup_rate_limit: str = Field("5/hour", description="Sign-up attempts per client IP (a `limits` string).")
+    login_rate_limit: str = Field("5/minute", description="Login attempts (right or wrong) per client IP.")
+    login_account_rate_limit: str = Field("10/minute", description="Login attempts for one email, all clients.")
+    api_rate_limit: str = Field("600/minute", description="/api/v1 calls per API token (or signed-in person).")
     login_failures_per_account: str = Field(
         "5/5minutes", description="Failed logins for one email from one client before that pair is locked.")
     login_failures_per_client: str = Field(
@@ -83,7 +86,7 @@ class Settings(BaseSettings):
         None, description="Bearer token that GET /metrics requires. Unset: /metrics is off in production.")
 
     @field_validator("signup_rate_limit", "login_failures_per_account", "login_failures_per_client",
-                     "login_failures_per_email")
+                     "login_failures_per_email", "login_rate_limit", "login_account_rate_limit", "api_rate_limit")
     @classmethod
     def _rate_string(cls, value: str) -> str:
         from limits import parse_many

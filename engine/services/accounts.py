@@ -40,9 +40,9 @@ class LoginLocked(Forbidden):
     Raised for made-up addresses exactly as for real ones: it reveals nothing about accounts.
     """
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, what: str = "failed attempts") -> None:
         minutes = max(1, -(-retry_after // 60))
-        super().__init__(f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.")
+        super().__init__(f"Too many {what}. Try again in {minutes} minute{'s' if minutes > 1 else ''}.")
         self.retry_after = retry_after
 
 
@@ -152,6 +152,9 @@ def authenticate(session: Session, email: str, password: str, client: str = "loc
     """
     typed = (email or "").strip().lower()[:320]
     limits = throttles()
+    wait = limits.login_attempt_wait(typed, client)
+    if wait:
+        raise LoginLocked(wait, "sign-in attempts")
     wait = limits.login_retry_after(typed, client)
     if wait:
         raise LoginLocked(wait)

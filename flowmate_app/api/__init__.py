@@ -67,7 +67,8 @@ def build_api() -> Any:
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-FlowMate-Signature",
                        "X-FlowMate-Token", "X-Request-ID"],
-        expose_headers=["X-Request-ID", "Retry-After", "Location"],
+        expose_headers=["X-Request-ID", "Retry-After", "Location",
+                        "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
         max_age=600,
     )
     api.add_middleware(ApiMiddleware)

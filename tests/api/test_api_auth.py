@@ -44,6 +44,7 @@ def _user(api: ApiCtx, email: str) -> None:
 def proxied(monkeypatch: pytest.MonkeyPatch, api_factory) -> ApiCtx:
     """One trusted proxy: X-Forwarded-For names the client, so a test can be several clients."""
     monkeypatch.setenv("FLOWMATE_TRUSTED_PROXY_HOPS", "1")
+    monkeypatch.setenv("FLOWMATE_LOGIN_RATE_LIMIT", "1000/minute")  # these tests are about lockouts
     return api_factory()
 
 
@@ -149,6 +150,8 @@ def test_signup_with_a_taken_email_answers_neutrally(api: ApiCtx) -> None:
 def test_wrong_password_and_unknown_email_look_the_same(monkeypatch: pytest.MonkeyPatch, api_factory) -> None:
     monkeypatch.setenv("FLOWMATE_LOGIN_FAILURES_PER_CLIENT", "1000/minute")
     monkeypatch.setenv("FLOWMATE_LOGIN_FAILURES_PER_ACCOUNT", "1000/minute")
+    monkeypatch.setenv("FLOWMATE_LOGIN_RATE_LIMIT", "1000/minute")
+    monkeypatch.setenv("FLOWMATE_LOGIN_ACCOUNT_RATE_LIMIT", "1000/minute")
     ctx = api_factory()
     _user(ctx, "real@example.com")
     times: dict[str, list[float]] = {"real": [], "ghost": []}
@@ -219,3 +222,27 @@ def test_sessions_are_stored_hashed(api: ApiCtx) -> None:
     with session_scope() as s:
         hashes = s.exec(select(UserSession.token_hash)).all()
     assert hashes and token not in hashes
+
+
+def test_the_sixth_rapid_login_from_one_ip_gets_429(api: ApiCtx) -> None:
+    """Rapid attempts are refused even when they are right (default 5/minute per client IP)."""
+    _user(api, "rapid@example.com")
+    for _ in range(5):
+        assert _login(api.client, "rapid@example.com").status_code == 200
+    sixth = _login(api.client, "rapid@example.com")
+    assert sixth.status_code == 429 and int(sixth.headers["retry-after"]) > 0
+    assert "Too many sign-in attempts" in sixth.json()["error"]["message"]
+
+
+def test_api_calls_are_limited_per_token(monkeypatch: pytest.MonkeyPatch, api_factory) -> None:
+    monkeypatch.setenv("FLOWMATE_API_RATE_LIMIT", "3/minute")
+    ctx = api_factory()
+    for remaining in (2, 1, 0):
+        ok = ctx.get("/api/v1/workflows", role="editor")
+        assert ok.status_code == 200
+        assert (ok.headers["ratelimit-limit"], ok.headers["ratelimit-remaining"]) == ("3", str(remaining))
+    over = ctx.get("/api/v1/workflows", role="editor")
+    assert over.status_code == 429 and over.json()["error"]["code"] == "too_many_requests"
+    assert 0 < int(over.headers["retry-after"]) <= 60 and over.headers["ratelimit-remaining"] == "0"
+    assert int(over.headers["ratelimit-reset"]) > 0
+    assert ctx.get("/api/v1/workflows", role="viewer").status_code == 200  # another token is unaffected
