@@ -56,7 +56,9 @@ def build_api() -> Any:
     errors.install(api)
     install_access_log_filter()  # webhook URL tokens never reach the server's access log
     for module in (workflows, runs, templates, connections, audit, usage, tokens, hooks, health, metrics):
-        api.include_router(module.router)
+        # Routes that authenticate count against the per-token rate limit (deps.current_actor).
+        limited = module in (workflows, runs, templates, connections, audit, usage, tokens)
+        api.include_router(module.router, responses=errors.responses(429) if limited else None)
     api.include_router(signin.router)
 
     api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404
