@@ -11,16 +11,19 @@ workers (intake only writes and enqueues). Then, per phase, one client sends web
 rate (open loop: latency counts from the scheduled send time) to 8 webhook URLs:
 
   1. quiet: webhooks only;
-  2. flood: plus --flood-clients keep-alive clients POSTing /auth/login with wrong passwords as
-     fast as answered, each a different email, with the lockout thresholds raised so that every
-     attempt really runs argon2 (the worst case: a distributed attacker the per-client and
-     per-account lockouts do not catch);
-  3. (--with-lockout) the same flood with the default lockout thresholds: locked attempts are
+  2. flood: plus --flood-clients keep-alive clients POSTing /auth/login with wrong passwords at
+     --flood-rate per second in all (far above what argon2 can check), each a different email,
+     with the lockout thresholds raised so that every attempt that gets a hash thread really runs
+     argon2 (the worst case: a distributed attacker the lockouts do not catch);
+  3. reference: the same request rate of cheap unauthenticated API calls (401 at once), which
+     shows what any flood of requests costs the process, apart from argon2;
+  4. (--with-lockout) the same flood with the default lockout thresholds: locked attempts are
      refused before any hashing.
 
 Prints one JSON document. Not a test. Only ever talks to 127.0.0.1.
 
-Usage: python bench/login_flood.py [--seconds 15] [--rate 50] [--flood-clients 32] [--web-workers 1]
+Usage: python bench/login_flood.py [--seconds 15] [--rate 50] [--flood-clients 32] [--flood-rate 200]
+                                   [--web-workers 1]
                                    [--with-lockout]
 """
 
@@ -101,16 +104,26 @@ async def webhooks(port: int, paths: list[str], rate: float, stop_at: float, out
     await asyncio.gather(*(one_connection(i, conns) for i in range(conns)))
 
 
-async def flood(port: int, clients: int, stop_at: float, out: dict) -> None:
+async def flood(port: int, clients: int, rate: float, stop_at: float, out: dict, login: bool = True) -> None:
+    """``clients`` keep-alive connections sending ``rate`` requests/s in all (as fast as answered
+    when a connection falls behind): wrong-password logins, or cheap unauthenticated API calls."""
+    interval = clients / rate
+
     async def one(c: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        scheduled = time.perf_counter() + interval * c / clients
         i = 0
         try:
             while time.perf_counter() < stop_at:
-                body = f"email=victim{c}-{i}%40example.com&password=guess{i}".encode()
-                request = (f"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                           f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
-                           ).encode() + body
+                await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+                scheduled += interval
+                if login:
+                    body = f"email=victim{c}-{i}%40example.com&password=guess{i}".encode()
+                    request = (f"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}"
+                               "\r\n\r\n").encode() + body
+                else:
+                    request = b"GET /api/v1/workflows HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
                 status = await _exchange(reader, writer, request)
                 out[status] = out.get(status, 0) + 1
                 i += 1
@@ -120,20 +133,21 @@ async def flood(port: int, clients: int, stop_at: float, out: dict) -> None:
     await asyncio.gather(*(one(c) for c in range(clients)))
 
 
-async def phase(port: int, paths: list[str], seconds: float, rate: float, flood_clients: int) -> dict:
+async def phase(port: int, paths: list[str], seconds: float, rate: float, flood_clients: int,
+                flood_rate: float = 0, login: bool = True) -> dict:
     hooks: dict = {"status": {}, "latencies": []}
     logins: dict = {}
     stop_at = time.perf_counter() + seconds
     tasks = [webhooks(port, paths, rate, stop_at, hooks)]
     if flood_clients:
-        tasks.append(flood(port, flood_clients, stop_at, logins))
+        tasks.append(flood(port, flood_clients, flood_rate, stop_at, logins, login))
     await asyncio.gather(*tasks)
     lat = [x * 1000 for x in hooks["latencies"]]
     return {
         "webhooks_accepted": len(lat), "webhook_statuses": hooks["status"],
         "webhook_p50_ms": round(percentile(lat, 50), 1), "webhook_p95_ms": round(percentile(lat, 95), 1),
         "webhook_p99_ms": round(percentile(lat, 99), 1),
-        **({"login_answers": logins, "logins_per_s": round(sum(logins.values()) / seconds, 1)} if flood_clients
+        **({"flood_answers": logins, "flood_per_s": round(sum(logins.values()) / seconds, 1)} if flood_clients
            else {}),
     }
 
@@ -175,6 +189,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--rate", type=float, default=50, help="webhooks per second (open loop)")
     parser.add_argument("--flood-clients", type=int, default=32)
+    parser.add_argument("--flood-rate", type=float, default=200, help="flood requests per second in all")
     parser.add_argument("--web-workers", type=int, default=1)
     parser.add_argument("--with-lockout", action="store_true", help="also flood with the default lockout on")
     args = parser.parse_args()
@@ -197,7 +212,8 @@ def main() -> int:
         "GRANIAN_WORKERS": str(args.web_workers), "PYTHONUNBUFFERED": "1",
     })
     os.environ.update({k: v for k, v in env.items() if k.startswith("FLOWMATE_")})
-    no_lockout = {"FLOWMATE_LOGIN_FAILURES_PER_ACCOUNT": "1000000/minute",
+    no_lockout = {"FLOWMATE_LOGIN_RATE_LIMIT": "1000000/minute", "FLOWMATE_LOGIN_ACCOUNT_RATE_LIMIT": "1000000/minute",
+                  "FLOWMATE_LOGIN_FAILURES_PER_ACCOUNT": "1000000/minute",
                   "FLOWMATE_LOGIN_FAILURES_PER_CLIENT": "1000000/minute",
                   "FLOWMATE_LOGIN_FAILURES_PER_EMAIL": "1000000/minute"}
     procs: list[subprocess.Popen] = []
@@ -225,14 +241,18 @@ def main() -> int:
         asyncio.run(phase(port, paths, 2, args.rate, 0))  # warm-up
         result["quiet"] = asyncio.run(phase(port, paths, args.seconds, args.rate, 0))
         result["flood_every_attempt_hashed"] = asyncio.run(
-            phase(port, paths, args.seconds, args.rate, args.flood_clients))
+            phase(port, paths, args.seconds, args.rate, args.flood_clients, args.flood_rate))
+        # Reference: the same request rate of the cheapest authenticated call (401 at once), to
+        # tell what any flood costs the process from what argon2 adds.
+        result["reference_flood_cheap_401s"] = asyncio.run(
+            phase(port, paths, args.seconds, args.rate, args.flood_clients, args.flood_rate, login=False))
         result["quiet_after"] = asyncio.run(phase(port, paths, args.seconds / 2, args.rate, 0))
         if args.with_lockout:
             stop(web)
             procs.append(start_web(env, port, tmp / "web.log"))
             asyncio.run(phase(port, paths, 2, args.rate, 0))
             result["flood_default_lockout"] = asyncio.run(
-                phase(port, paths, args.seconds, args.rate, args.flood_clients))
+                phase(port, paths, args.seconds, args.rate, args.flood_clients, args.flood_rate))
         print(json.dumps(result, indent=2))
     finally:
         for proc in procs:

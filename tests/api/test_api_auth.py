@@ -246,3 +246,46 @@ def test_api_calls_are_limited_per_token(monkeypatch: pytest.MonkeyPatch, api_fa
     assert 0 < int(over.headers["retry-after"]) <= 60 and over.headers["ratelimit-remaining"] == "0"
     assert int(over.headers["ratelimit-reset"]) > 0
     assert ctx.get("/api/v1/workflows", role="viewer").status_code == 200  # another token is unaffected
+
+
+def test_password_checks_run_on_the_bounded_pool_not_the_event_loop(api: ApiCtx,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from engine import passwords
+
+    seen: list[str] = []
+    real = passwords.verify_password
+
+    def spy(stored: str, password: str) -> bool:
+        seen.append(threading.current_thread().name)
+        return real(stored, password)
+
+    monkeypatch.setattr(passwords, "verify_password", spy)
+    _user(api, "pool@example.com")
+    assert _login(api.client, "pool@example.com").status_code == 200
+    assert seen and all(name.startswith("flowmate-argon2") for name in seen)
+
+
+def test_a_full_password_queue_answers_503_at_once(monkeypatch: pytest.MonkeyPatch, sqlite_db) -> None:
+    import asyncio
+    import threading
+
+    from engine import passwords
+    from engine.config import get_settings
+
+    monkeypatch.setenv("FLOWMATE_PASSWORD_HASH_THREADS", "1")
+    monkeypatch.setenv("FLOWMATE_PASSWORD_HASH_QUEUE", "1")
+    get_settings.cache_clear()
+    release = threading.Event()
+
+    async def scenario() -> list[object]:
+        running = asyncio.ensure_future(passwords.run_bounded(release.wait, 10))
+        waiting = asyncio.ensure_future(passwords.run_bounded(lambda: "second"))
+        await asyncio.sleep(0.1)
+        with pytest.raises(passwords.PasswordWorkBusy):
+            await passwords.run_bounded(lambda: "third")
+        release.set()
+        return [await running, await waiting]
+
+    assert asyncio.run(scenario()) == [True, "second"]

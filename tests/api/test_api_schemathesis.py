@@ -27,9 +27,8 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 
 def test_api_matches_its_openapi(api: ApiCtx, request: pytest.FixtureRequest,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.queue import start_embedded_worker, stop_embedded_worker
-
     from engine.config import get_settings
+    from engine.queue import start_embedded_worker, stop_embedded_worker
 
     monkeypatch.setenv("FLOWMATE_API_RATE_LIMIT", "100000/minute")  # thousands of calls on one token
     get_settings.cache_clear()
