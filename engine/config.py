@@ -76,6 +76,52 @@ class Settings(BaseSettings):
                                          "(decompressed) response body an HTTP step reads.")
     step_data_max_bytes: int = Field(256 * 1024, ge=1024, description="Largest stored input or output of one "
                                      "step (JSON bytes); larger data is replaced by a marker with its size.")
+    # Sign-in, sign-up and sessions (see docs/security.md)
+    signup: Literal["open", "invite", "closed"] = Field(
+        "open", description="Who may create an account at /signup: anyone (open), only people holding an "
+        "invitation (invite), or nobody (closed; accounts come from the CLI).")
+    signup_rate_limit: str = Field("5/hour", description="Sign-up attempts per client IP (a `limits` string).")
+    login_rate_limit: str = Field("5/minute", description="Login attempts (right or wrong) per client IP.")
+    login_account_rate_limit: str = Field("10/minute", description="Login attempts for one email, all clients.")
+    api_rate_limit: str = Field("600/minute", description="/api/v1 calls per API token (or signed-in person).")
+    login_failures_per_account: str = Field(
+        "5/5minutes", description="Failed logins for one email from one client before that pair is locked.")
+    login_failures_per_client: str = Field(
+        "30/15minutes", description="Failed logins from one client IP (any emails) before it is locked.")
+    login_failures_per_email: str = Field(
+        "100/hour", description="Failed logins for one email from all clients together (slows distributed "
+        "guessing; a botnet can still lock an account for this window).")
+    password_hash_threads: int = Field(
+        1, ge=1, le=32, description="Threads per web process that run argon2 (logins, sign-ups): a login flood "
+        "uses at most this many cores and never the event loop.")
+    password_hash_queue: int = Field(
+        32, ge=1, le=10_000, description="Password checks that may wait for a hash thread; more answer 503 at once.")
+    cookie_secure: bool | None = Field(
+        None, description="Mark the session cookie Secure (HTTPS only). Default: on in production.")
+    trusted_proxy_hops: int = Field(
+        0, ge=0, le=10, description="Reverse proxies in front of the app whose X-Forwarded-For is trusted for "
+        "the client IP (0 = use the socket peer).")
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token that GET /metrics requires. Unset: /metrics is off in production.")
+
+    @field_validator("signup_rate_limit", "login_failures_per_account", "login_failures_per_client",
+                     "login_failures_per_email", "login_rate_limit", "login_account_rate_limit", "api_rate_limit")
+    @classmethod
+    def _rate_string(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '5/minute': {value!r} ({exc})") from None
+        return value
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        """Secure cookies unless told otherwise; development over plain http needs them off."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.env == "production" or self.base_url.startswith("https://")
 
     @field_validator("outbound_allow", mode="before")
     @classmethod

@@ -4,24 +4,36 @@ Every feature state subclasses :class:`AuthState` so its handlers can call ``sel
 pass the result to engine/services, which enforce roles and workspace scoping. The UI reads
 ``can_edit`` / ``is_admin`` only to hide or disable controls; the services are the real gate.
 
+The session token lives only in an HttpOnly cookie written by the /auth HTTP endpoints
+(flowmate_app.api.signin). State never stores it: every handler reads it from the Cookie
+header of this browser's websocket connection (``self.router.headers``), which no script on
+the page can read or change. Signing in or out loads the next page in full, so the websocket
+reconnects with the new cookie.
+
 Protected pages use ``on_load=[AuthState.require_login, ...]``: without a valid session the
 browser goes to ``/login?next=<where it was>``.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import reflex as rx
 
+from engine.config import get_settings
 from engine.db import session_scope
-from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, ValidationFailed
+from engine.errors import NotFound, ValidationFailed
 from engine.models import Role
 from engine.services import accounts, sessions
 from engine.services.actor import Actor
+from flowmate_app.session_cookie import SESSION_MAX_AGE_S, safe_next, token_from_cookie_header
 
-SESSION_MAX_AGE_S = int(sessions.SESSION_LIFETIME.total_seconds())
+_HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+__all__ = ["SESSION_MAX_AGE_S", "AuthState", "error_text", "plain_method", "safe_next"]
 
 F = TypeVar("F")
 
@@ -36,16 +48,6 @@ def plain_method(fn: F) -> F:
     return fn
 
 
-def safe_next(target: str | None) -> str:
-    """Only same-site paths are allowed as a post-login destination (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or parts.path in ("/login", "/signup"):
-        return "/"
-    return target
-
-
 def error_text(exc: Exception) -> str:
     """A one-line message for a service error, with the first field detail when there is one."""
     if isinstance(exc, ValidationFailed) and exc.fields:
@@ -57,9 +59,6 @@ def error_text(exc: Exception) -> str:
 class AuthState(rx.State):
     """The signed-in identity, shared by every page."""
 
-    session_token: str = rx.Cookie(
-        "", name=sessions.COOKIE_NAME, path="/", max_age=SESSION_MAX_AGE_S, same_site="lax"
-    )
     user_email: str = ""
     user_name: str = ""
     workspace_id: str = ""
@@ -71,25 +70,35 @@ class AuthState(rx.State):
     # Log in / sign up forms.
     auth_error: str = ""
     auth_busy: bool = False
+    #: Where the browser posts the forms: this backend's own origin (the websocket's Host), so it
+    #: also works in development, where pages (:3000) and backend (:8000) are different origins.
+    auth_api: str = ""
+    signup_mode: str = "open"
 
     # ----------------------------------------------------------------- backend helpers
+
+    def _session_token(self) -> str:
+        """The session token from this connection's Cookie header (never stored in state)."""
+        return token_from_cookie_header(self.router.headers.cookie)
 
     @plain_method
     def actor(self) -> Actor | None:
         """The services Actor for this browser session (None when signed out or revoked)."""
-        if not self.session_token:
+        token = self._session_token()
+        if not token:
             return None
         with session_scope() as session:
-            return sessions.session_actor(session, self.session_token)
+            return sessions.session_actor(session, token)
 
     def _load_identity(self) -> bool:
         """Read user, workspace, role and workspace list for the cookie; False when signed out."""
-        if not self.session_token:
+        token = self._session_token()
+        if not token:
             self._clear_identity()
             return False
         with session_scope() as session:
-            signed = sessions.resolve_session(session, self.session_token)
-            actor = sessions.session_actor(session, self.session_token) if signed else None
+            signed = sessions.resolve_session(session, token)
+            actor = sessions.session_actor(session, token) if signed else None
             if signed is None or actor is None:
                 self._clear_identity()
                 return False
@@ -150,88 +159,52 @@ class AuthState(rx.State):
             return None
         return rx.redirect(f"/login?next={quote(self._current_path(), safe='')}")
 
+    def _backend_origin(self) -> str:
+        """This backend's origin as the browser reaches it (scheme of the page, Host of the socket)."""
+        headers = self.router.headers
+        scheme = "https" if headers.origin.startswith("https:") else "http"
+        host = headers.host if _HOST_RE.match(headers.host or "") else ""
+        return f"{scheme}://{host}" if host else ""
+
     @rx.event
     def redirect_if_signed_in(self) -> Any:
         """on_load of /login and /signup: a signed-in person goes straight to the app."""
         self.auth_error = ""
         self.auth_busy = False
+        self.auth_api = self._backend_origin()
+        self.signup_mode = get_settings().signup
         if self._load_identity():
             return rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
         return None
 
     @rx.event
-    def log_in(self, form: dict[str, Any]) -> Any:
-        email = str(form.get("email") or "").strip()
-        password = str(form.get("password") or "")
-        if not email or not password:
-            self.auth_error = "Enter your email and password."
-            return None
-        try:
-            with session_scope() as session:
-                token = sessions.log_in(session, email, password)
-        except Forbidden as exc:
-            message = str(exc)
-            if "too many" in message:
-                self.auth_error = "Too many failed attempts. This account is locked for a few minutes."
-            else:
-                self.auth_error = "Invalid email or password."
-            return None
-        except FlowMateError as exc:
-            self.auth_error = error_text(exc)
-            return None
-        self.session_token = token
+    def auth_started(self) -> None:
         self.auth_error = ""
-        self._load_identity()
-        return rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
+        self.auth_busy = True
 
     @rx.event
-    def sign_up(self, form: dict[str, Any]) -> Any:
-        """Create a user with their own workspace (as its owner) and sign them in."""
-        email = str(form.get("email") or "").strip()
-        password = str(form.get("password") or "")
-        name = str(form.get("name") or "").strip()
-        workspace = str(form.get("workspace") or "").strip()
-        if not email or not password:
-            self.auth_error = "Enter an email and a password."
-            return None
-        if len(password) < 8:
-            self.auth_error = "Use a password of at least 8 characters."
-            return None
-        if not workspace:
-            workspace = f"{name or email.split('@')[0]}'s workspace"
-        try:
-            with session_scope() as session:
-                ws = accounts.create_workspace(session, workspace[:200], actor_label=f"signup:{email}")
-                user = accounts.create_user(session, email, password, ws, role=Role.owner.value, name=name,
-                                            actor_label=f"signup:{email}")
-                token = sessions.start_session(session, user, ws.id)
-        except Conflict:
-            self.auth_error = "An account with this email already exists. Log in instead."
-            return None
-        except FlowMateError as exc:
-            self.auth_error = error_text(exc)
-            return None
-        self.session_token = token
-        self.auth_error = ""
-        self._load_identity()
-        return rx.redirect("/")
+    def auth_finished(self, result: Any) -> None:
+        """The answer of /auth/login or /auth/signup (the page itself loads the next page on success)."""
+        if isinstance(result, dict) and result.get("ok"):
+            return
+        message = result.get("message") if isinstance(result, dict) else None
+        self.auth_error = str(message or "Something went wrong. Try again.")[:300]
+        self.auth_busy = False
 
     @rx.event
     def log_out(self) -> Any:
-        if self.session_token:
-            with session_scope() as session:
-                sessions.log_out(session, self.session_token)
-        self.session_token = ""
+        """Ask /auth/logout to end the session and clear the cookie, then load /login in full."""
         self._clear_identity()
-        return [rx.remove_cookie(sessions.COOKIE_NAME, {"path": "/"}), rx.redirect("/login")]
+        return rx.call_script(logout_script(self._backend_origin()))
 
     @rx.event
     def switch_workspace(self, workspace_id: str) -> Any:
-        if not self.session_token or workspace_id == self.workspace_id:
+        token = self._session_token()
+        if not token or workspace_id == self.workspace_id:
             return None
         try:
             with session_scope() as session:
-                sessions.switch_workspace(session, self.session_token, workspace_id)
+                sessions.switch_workspace(session, token, workspace_id)
         except NotFound:
             return rx.toast.error("That workspace is not available.")
         self._load_identity()
@@ -240,3 +213,38 @@ class AuthState(rx.State):
         if path.startswith(("/runs/", "/workflows/")):
             path = path.rsplit("/", 1)[0]
         return rx.redirect(path)
+
+
+def submit_script(endpoint: str, form_id: str) -> Any:
+    """JavaScript (as a Var) that posts the form ``form_id`` to ``endpoint`` on this backend.
+
+    The password goes straight from the form to the HTTP endpoint (never through a Reflex
+    event). On success the next page loads in full (the websocket reconnects with the new
+    HttpOnly cookie); otherwise the promise resolves to ``{ok: false, message}`` for
+    :meth:`AuthState.auth_finished`.
+    """
+    return (
+        "(async () => {"
+        f"const form = document.getElementById({json.dumps(form_id)});"
+        "const data = new URLSearchParams(new FormData(form));"
+        "data.set('next', new URLSearchParams(window.location.search).get('next') || '/');"
+        "try {"
+        # The state value is spliced into the code as text: _backend_origin() lets through only
+        # characters that cannot leave the string literal.
+        f"const r = await fetch(\"{AuthState.auth_api}{endpoint}\", "
+        "{method: 'POST', credentials: 'include', headers: {'Accept': 'application/json'}, body: data});"
+        "const body = await r.json().catch(() => ({}));"
+        "if (r.ok) { window.location.assign(body.next || '/'); return {ok: true}; }"
+        "return {ok: false, message: (body.error && body.error.message)"
+        " || ('Sign-in failed (HTTP ' + r.status + ').')};"
+        "} catch (e) {"
+        " return {ok: false, message: 'FlowMate could not be reached. Check your connection and try again.'}; }"
+        "})()"
+    )
+
+
+def logout_script(origin: str) -> str:
+    return (
+        f"fetch({json.dumps(origin + '/auth/logout')}, {{method: 'POST', credentials: 'include'}})"
+        ".catch(() => null).then(() => window.location.assign('/login'))"
+    )

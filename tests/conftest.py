@@ -40,6 +40,9 @@ def reset_engine_state() -> None:
     reset_broker()
     dispose_engines()
     get_settings.cache_clear()
+    from engine import auth_limits
+
+    auth_limits._instances.clear()  # in-memory login/sign-up counters start empty per test
 
 
 def _pg_available() -> bool:

@@ -16,7 +16,7 @@ from engine.catalog.model import Template, Values, VariableError
 from engine.catalog.templates import TEMPLATES
 from engine.definition import validate_definition
 from engine.errors import NotFound, ValidationFailed
-from engine.models import Connection, Workflow
+from engine.models import Connection, Role, Workflow
 from engine.services.actor import Actor
 
 _BY_SLUG: dict[str, Template] = {t.slug: t for t in TEMPLATES}
@@ -129,6 +129,7 @@ def instantiate(session: Session, actor: Actor, slug: str, variables: dict[str, 
     Connections that do not exist yet are allowed (the user may create them next; runs fail
     with a clear message until then) — :func:`missing_connections` lists them for the UI.
     """
+    actor.require(Role.editor)  # before variable checks: a viewer learns nothing but "not allowed"
     template = get_template(slug)
     values = validate_variables(template, variables)
     _check_connections(session, actor, template, values)

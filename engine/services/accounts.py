@@ -1,31 +1,57 @@
-"""Workspaces, users, memberships and API tokens.
+"""Workspaces, users, memberships, password sign-in and sign-up, and API tokens.
 
-Passwords are hashed with argon2 (argon2-cffi); API tokens are random, shown once, and stored
-as a SHA-256 hash so a database leak does not leak usable tokens.
+Passwords are hashed with argon2 (engine.passwords); API tokens are random, shown once, and
+stored as a SHA-256 hash so a database leak does not leak usable tokens.
+
+Sign-in and sign-up answer without telling anyone which accounts exist: one message for "no
+such user" and "wrong password" with the same argon2 cost, lockouts counted per email string
+(engine.auth_limits), and a neutral refusal when a sign-up's email is taken.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, select
 
+from engine import passwords
+from engine.auth_limits import throttles
+from engine.config import get_settings
 from engine.crypto import hash_token, new_token
-from engine.db import as_aware, utcnow
+from engine.db import utcnow
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from engine.models import ApiToken, Membership, Role, User, Workspace
 from engine.services import audit
 from engine.services.actor import Actor
 
-_hasher = PasswordHasher()
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=5)
+SIGNUP_MODES = ("open", "invite", "closed")
+INVALID_LOGIN = "Invalid email or password."
+#: The one answer to a sign-up whose email is taken: it neither confirms nor denies an account.
+SIGNUP_NEUTRAL = ("We could not create an account with these details. If you already have an account, "
+                  "log in instead.")
+
+
+class LoginLocked(Forbidden):
+    """Too many failed attempts for this email from this client (or from this client at all).
+
+    Raised for made-up addresses exactly as for real ones: it reveals nothing about accounts.
+    """
+
+    def __init__(self, retry_after: int, what: str = "failed attempts") -> None:
+        minutes = max(1, -(-retry_after // 60))
+        super().__init__(f"Too many {what}. Try again in {minutes} minute{'s' if minutes > 1 else ''}.")
+        self.retry_after = retry_after
+
+
+class SignupRefused(Forbidden):
+    """Sign-up is not possible here (closed, by invitation only, throttled, or the neutral refusal)."""
+
+    def __init__(self, message: str, retry_after: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def slugify(name: str) -> str:
@@ -77,7 +103,9 @@ def get_workspace_by_slug(session: Session, slug: str) -> Workspace:
 def hash_password(password: str) -> str:
     if len(password) < 8:
         raise ValidationFailed("password too short", {"password": "use at least 8 characters"})
-    return _hasher.hash(password)
+    if len(password) > 1024:
+        raise ValidationFailed("password too long", {"password": "use at most 1024 characters"})
+    return passwords.hash_password(password)
 
 
 def create_user(
@@ -85,9 +113,11 @@ def create_user(
     name: str = "", actor_label: str = "cli",
 ) -> User:
     email = normalise_email(email)
+    # Hash first: a taken email then costs as much as a new one (no enumeration by timing).
+    password_hash = hash_password(password)
     if session.exec(select(User.id).where(User.email == email)).first():
         raise Conflict(f"a user with email {email} already exists")
-    user = User(email=email, name=name.strip()[:200], password_hash=hash_password(password))
+    user = User(email=email, name=name.strip()[:200], password_hash=password_hash)
     session.add(user)
     session.flush()
     if workspace is not None:
@@ -113,34 +143,64 @@ def add_member(session: Session, actor: Actor, user: User, role: Role) -> Member
     return membership
 
 
-def authenticate(session: Session, email: str, password: str) -> User:
-    """Check a password, with a lockout after repeated failures (slows down guessing)."""
-    generic = Forbidden("invalid email or password")
+def authenticate(session: Session, email: str, password: str, client: str = "local") -> User:
+    """Check a password, refusing while this email (from this client) or this client is locked.
+
+    Every refusal is :data:`INVALID_LOGIN` (Forbidden) or :class:`LoginLocked`, the same for a
+    made-up address as for a real one, and an unknown address costs one argon2 check too.
+    Run it on the password pool (``engine.passwords.run_bounded``), never on an event loop.
+    """
+    typed = (email or "").strip().lower()[:320]
+    limits = throttles()
+    wait = limits.login_attempt_wait(typed, client)
+    if wait:
+        raise LoginLocked(wait, "sign-in attempts")
+    wait = limits.login_retry_after(typed, client)
+    if wait:
+        raise LoginLocked(wait)
     try:
-        email = normalise_email(email)
+        user = session.exec(select(User).where(User.email == normalise_email(email))).first()
     except ValidationFailed:
-        raise generic from None
-    user = session.exec(select(User).where(User.email == email)).first()
-    if user is None:
-        _hasher.hash("timing-equaliser")  # same cost as a real check: no user enumeration by time
-        raise generic
-    now = utcnow()
-    if user.locked_until and as_aware(user.locked_until) > now:
-        raise Forbidden("too many failed attempts; try again in a few minutes")
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
-        session.add(user)
-        session.commit()
-        raise generic from None
-    user.failed_logins = 0
-    user.locked_until = None
-    session.add(user)
+        user = None
+    if user is None or not user.password_hash:
+        passwords.burn_verify(password)
+        ok = False
+    else:
+        ok = passwords.verify_password(user.password_hash, password)
+    if not ok or user is None:
+        limits.login_failed(typed, client)
+        raise Forbidden(INVALID_LOGIN)
+    limits.login_succeeded(typed, client)
     return user
+
+
+def sign_up(session: Session, email: str, password: str, *, name: str = "", workspace_name: str = "",
+            client: str = "local", mode: str | None = None) -> tuple[User, Workspace]:
+    """Self-service sign-up: a new user owning a new workspace (FLOWMATE_SIGNUP=open).
+
+    ``invite`` refuses sign-ups without an invitation (invitations accept through their own
+    flow), ``closed`` refuses all. Attempts are throttled per client. A taken email gets
+    :data:`SIGNUP_NEUTRAL` after the same argon2 work as a new one.
+    """
+    mode = mode or get_settings().signup
+    if mode == "closed":
+        raise SignupRefused("Sign-up is closed on this FlowMate. Ask an administrator for an account.")
+    if mode == "invite":
+        raise SignupRefused("Sign-up is by invitation only. Ask your workspace owner to invite you.")
+    email = normalise_email(email or "")
+    if not 8 <= len(password or "") <= 1024:
+        hash_password(password or "")  # raises the field error
+    wait = throttles().signup_attempt(client)
+    if wait:
+        raise SignupRefused("Too many sign-ups from your network. Try again later.", retry_after=wait)
+    label = f"signup:{email[:200]}"
+    workspace_name = (workspace_name or "").strip() or f"{name.strip() or email.split('@')[0]}'s workspace"
+    try:
+        ws = create_workspace(session, workspace_name[:200], actor_label=label)
+        user = create_user(session, email, password, ws, role=Role.owner.value, name=name, actor_label=label)
+    except Conflict:
+        raise SignupRefused(SIGNUP_NEUTRAL) from None
+    return user, ws
 
 
 def memberships_of(session: Session, user_id: str) -> list[tuple[Workspace, str]]:
@@ -205,12 +265,15 @@ def token_public(t: ApiToken) -> dict[str, Any]:
 
 
 def revoke_token(session: Session, actor: Actor, token_id: str) -> None:
+    """Admins revoke tokens up to their own role: an admin cannot revoke an owner's token."""
     actor.require(Role.admin)
     token = session.exec(
         select(ApiToken).where(ApiToken.id == token_id, ApiToken.workspace_id == actor.workspace_id)
     ).first()
     if token is None:
         raise NotFound("token not found")
+    if Role(token.role).rank > Role(actor.role).rank:
+        raise Forbidden(f"only an owner can revoke a token with the {token.role} role")
     token.revoked_at = utcnow()
     session.add(token)
     audit.record(session, actor, "token.revoke", "token", token.id, {})

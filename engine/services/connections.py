@@ -167,11 +167,13 @@ def load_connection(workspace_id: str, ref: str) -> ConnectionData:
 def test_connection(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
     """Make one cheap real call with the stored credentials; ``{"ok", "message", ...}``, never raises
     for provider failures (see engine.services.connection_checks)."""
+    actor.require(Role.editor)  # an outbound call with the stored credentials: not for viewers
     return run_check_sync(_connection_data(get_connection(session, actor, connection_id)))
 
 
 async def test_connection_async(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
     """The same as :func:`test_connection`, for callers already inside an event loop (the API)."""
+    actor.require(Role.editor)
     return await check_connection(_connection_data(get_connection(session, actor, connection_id)))
 
 

@@ -128,6 +128,8 @@ def start_run(req: RunRequest, *, enqueue: bool = True) -> StartedRun:
     Conflict, an exhausted quota QuotaExceeded, an unknown (or, with ``require_enabled``,
     disabled) workflow NotFound. With an actor, the run and its audit row commit together.
     """
+    if req.actor is not None:  # a person or token starting a run (triggers pass no actor)
+        req.actor.require(Role.editor)
     engine = get_engine()
     facts = req.hook
     # An audited start needs one transaction for run + audit row; the intake needs none.

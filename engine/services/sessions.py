@@ -1,7 +1,9 @@
 """Browser sessions: the web app signs people in; the REST API accepts the same session cookie.
 
-The cookie (``flowmate_session``) carries a random token; the table stores only its SHA-256, so
-reading the database never yields a usable session. Sessions expire after 14 days.
+The cookie (``flowmate_session``, HttpOnly, written only by the /auth HTTP endpoints) carries a
+random token; the table stores only its SHA-256, so reading the database never yields a usable
+session. Sessions expire after 14 days. Every sign-in issues a new token and revokes the one
+the browser held before (no session fixation).
 """
 
 from __future__ import annotations
@@ -30,8 +32,15 @@ class SignedIn:
     workspace_id: str | None
 
 
-def start_session(session: Session, user: User, workspace_id: str | None = None) -> str:
-    """Create a session for ``user`` (first workspace by default); returns the cookie value once."""
+def start_session(session: Session, user: User, workspace_id: str | None = None,
+                  replaces: str | None = None) -> str:
+    """Create a session for ``user`` (first workspace by default); returns the cookie value once.
+
+    ``replaces`` is the session token the browser sent along, if any: it is revoked, so a token
+    planted before sign-in is worthless after it.
+    """
+    if replaces:
+        log_out(session, replaces)
     if workspace_id is None:
         first = memberships_of(session, user.id)
         workspace_id = first[0][0].id if first else None
@@ -42,10 +51,14 @@ def start_session(session: Session, user: User, workspace_id: str | None = None)
     return clear
 
 
-def log_in(session: Session, email: str, password: str) -> str:
-    """Check the password (with lockout) and start a session."""
-    user = authenticate(session, email, password)
-    return start_session(session, user)
+def log_in(session: Session, email: str, password: str, client: str = "local",
+           replaces: str | None = None) -> str:
+    """Check the password (with lockout per account and client) and start a fresh session.
+
+    Runs argon2: call it on the password pool (``engine.passwords.run_bounded``).
+    """
+    user = authenticate(session, email, password, client=client)
+    return start_session(session, user, replaces=replaces)
 
 
 def resolve_session(session: Session, token: str | None) -> SignedIn | None:
@@ -90,6 +103,6 @@ def switch_workspace(session: Session, token: str, workspace_id: str) -> None:
 
 def log_out(session: Session, token: str) -> None:
     us = session.exec(select(UserSession).where(UserSession.token_hash == hash_token(token))).first()
-    if us is not None:
+    if us is not None and us.revoked_at is None:
         us.revoked_at = utcnow()
         session.add(us)

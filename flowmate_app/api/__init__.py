@@ -27,11 +27,13 @@ def build_api() -> Any:
         hooks,
         metrics,
         runs,
+        signin,
         templates,
         tokens,
         usage,
         workflows,
     )
+    from flowmate_app.api.access_log import install_access_log_filter
     from flowmate_app.api.cors import reflex_cors_origins
     from flowmate_app.api.middleware import ApiMiddleware
 
@@ -52,8 +54,12 @@ def build_api() -> Any:
         openapi_url="/api/openapi.json",
     )
     errors.install(api)
+    install_access_log_filter()  # webhook URL tokens never reach the server's access log
     for module in (workflows, runs, templates, connections, audit, usage, tokens, hooks, health, metrics):
-        api.include_router(module.router)
+        # Routes that authenticate count against the per-token rate limit (deps.current_actor).
+        limited = module in (workflows, runs, templates, connections, audit, usage, tokens)
+        api.include_router(module.router, responses=errors.responses(429) if limited else None)
+    api.include_router(signin.router)
 
     api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404
     api.add_middleware(
@@ -63,7 +69,8 @@ def build_api() -> Any:
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-FlowMate-Signature",
                        "X-FlowMate-Token", "X-Request-ID"],
-        expose_headers=["X-Request-ID", "Retry-After", "Location"],
+        expose_headers=["X-Request-ID", "Retry-After", "Location",
+                        "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
         max_age=600,
     )
     from flowmate_app.api.bodylimits import BodyLimitMiddleware

@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from engine.auth_limits import throttles
+from engine.config import get_settings
 from engine.db import session_scope
 from engine.services.accounts import resolve_token
 from engine.services.actor import Actor
@@ -45,7 +47,34 @@ def _resolve(authorization: str | None, cookie: str | None, unsafe: bool = False
                    headers=_UNAUTHORIZED)
 
 
-def current_actor(request: Request, _creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Actor:
-    """FastAPI dependency (sync: runs in the thread pool like the routes that use it)."""
-    return _resolve(request.headers.get("authorization"), request.cookies.get(COOKIE_NAME),
-                    unsafe=request.method not in ("GET", "HEAD", "OPTIONS"), origin=request.headers.get("origin"))
+def current_actor(request: Request, response: Response,
+                  _creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Actor:
+    """FastAPI dependency (sync: runs in the thread pool like the routes that use it).
+
+    Every authenticated call counts against FLOWMATE_API_RATE_LIMIT for its token (or, with the
+    session cookie, for its person): over it → 429 with Retry-After; every answer carries the
+    RateLimit-Limit / -Remaining / -Reset headers.
+    """
+    actor = _resolve(request.headers.get("authorization"), request.cookies.get(COOKIE_NAME),
+                     unsafe=request.method not in ("GET", "HEAD", "OPTIONS"), origin=request.headers.get("origin"))
+    usage = throttles().api_call(f"token:{actor.token_id}" if actor.token_id else f"user:{actor.user_id}")
+    if not usage.allowed:
+        raise ApiError(429, "too_many_requests", f"rate limit of {usage.limit} requests reached for this "
+                       f"token; retry in {usage.reset_s} s", headers=usage.headers())
+    response.headers.update(usage.headers())
+    return actor
+
+
+def client_ip(request: Request) -> str:
+    """The caller's IP for throttling: the socket peer, or the address the trusted proxies saw.
+
+    X-Forwarded-For is only believed for FLOWMATE_TRUSTED_PROXY_HOPS proxies: the entry that
+    many hops from the right is the one the outermost trusted proxy wrote.
+    """
+    peer = request.client.host if request.client else "unknown"
+    hops = get_settings().trusted_proxy_hops
+    if hops:
+        forwarded = [p.strip() for p in request.headers.get("x-forwarded-for", "").split(",") if p.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return peer

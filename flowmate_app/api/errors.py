@@ -82,7 +82,9 @@ def expected_error_response(exc: Exception, request_id: str | None = None, path:
     decrypts is an operator's problem: logged, answered 500 with the request id.
     """
     if isinstance(exc, SecretDecryptError):
-        log.error("api.secret_decrypt_failed", request_id=request_id, path=path)
+        from flowmate_app.api.access_log import redact_path
+
+        log.error("api.secret_decrypt_failed", request_id=request_id, path=redact_path(path))
         return error_json(500, "internal_error", "a stored secret could not be decrypted; ask your administrator",
                           request_id=request_id)
     if isinstance(exc, ApiError):

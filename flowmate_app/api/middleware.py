@@ -1,8 +1,10 @@
 """Pure-ASGI middleware for our routes: request ids, security headers, last-resort 500s.
 
 Pure ASGI (not BaseHTTPMiddleware) keeps the webhook hot path cheap, and webhook calls go
-straight to the intake handler from here (hooks.serve_direct). Only FlowMate's own paths
-(/api, /hooks, /metrics) get the API headers; Reflex's page and websocket traffic pass through.
+straight to the intake handler from here (hooks.serve_direct). FlowMate's own paths (/api,
+/auth, /hooks, /metrics) get the API headers; every other HTTP answer (the app's pages and
+assets, served by this same process in production) gets the anti-framing headers, so no other
+site can frame the app (clickjacking). Websocket traffic passes through untouched.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flowmate_app.api import hooks
+from flowmate_app.api.access_log import redact_path
 
 log = structlog.get_logger("flowmate.api")
 
-OUR_PREFIXES = ("/api/", "/hooks/", "/metrics")
+OUR_PREFIXES = ("/api/", "/auth/", "/hooks/", "/metrics")
 _RID_OK = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
@@ -32,6 +35,13 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 #: JSON answers never need to run scripts or be framed; the Swagger UI page does run scripts.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 NO_STORE = (b"cache-control", b"no-store")
+#: Pages run the app's scripts, so their CSP only forbids framing (X-Frame-Options for old browsers).
+PAGE_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
 
 
 def _is_ours(path: str) -> bool:
@@ -43,8 +53,11 @@ class ApiMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_ours(scope.get("path", "")):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not _is_ours(scope.get("path", "")):
+            await self.app(scope, receive, _with_page_headers(send))
             return
         rid = None
         for name, value in scope.get("headers", ()):
@@ -78,7 +91,8 @@ class ApiMiddleware:
             else:
                 await self.app(scope, receive, send_wrapper)
         except Exception:
-            log.exception("api.unhandled_error", request_id=rid, method=scope.get("method"), path=path)
+            log.exception("api.unhandled_error", request_id=rid, method=scope.get("method"),
+                          path=redact_path(path))
             if started:
                 raise
             body = json.dumps({"error": {"code": "internal_error", "message": "an unexpected error occurred; "
@@ -87,3 +101,14 @@ class ApiMiddleware:
                                   *SECURITY_HEADERS, API_CSP, NO_STORE, (b"x-request-id", rid.encode())]
             await send({"type": "http.response.start", "status": 500, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+
+
+def _with_page_headers(send: Send) -> Send:
+    async def send_page(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {k.lower() for k, _ in headers}
+            message = {**message, "headers": headers + [h for h in PAGE_HEADERS if h[0] not in present]}
+        await send(message)
+
+    return send_page

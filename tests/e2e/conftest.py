@@ -205,6 +205,9 @@ def _app_env(port: int, web_dir: Path, run_dir: Path) -> dict[str, str]:
             "FLOWMATE_DATABASE_URL": f"sqlite:///{run_dir / 'flowmate-e2e.db'}",
             "FLOWMATE_BASE_URL": f"http://127.0.0.1:{port}",
             "FLOWMATE_OUTBOUND_ALLOW": "127.0.0.0/8",
+            # Every browser test signs up from 127.0.0.1: the per-IP sign-up throttle would stop them.
+            "FLOWMATE_SIGNUP_RATE_LIMIT": "1000/minute",
+            "FLOWMATE_LOGIN_RATE_LIMIT": "1000/minute",
         }
     )
     env.setdefault("REFLEX_BUN_PATH", str(REPO / ".tools/node_modules/bun/bin/bun.exe"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from flowmate_app.auth import AuthState
+from flowmate_app.auth import AuthState, submit_script
 from flowmate_app.components.layout import brand
 
 
@@ -47,6 +47,11 @@ def error_callout() -> rx.Component:
     )
 
 
+def submit_to(endpoint: str, form_id: str) -> list[rx.event.EventSpec]:
+    """Post the form to the /auth endpoint from the browser (the password never enters state)."""
+    return [AuthState.auth_started, rx.call_script(submit_script(endpoint, form_id), callback=AuthState.auth_finished)]
+
+
 def auth_shell(*children: rx.Component) -> rx.Component:
     return rx.center(
         rx.vstack(
@@ -79,11 +84,13 @@ def login_page() -> rx.Component:
             rx.vstack(
                 field("Email", "email", type_="email", placeholder="you@business.com.au", autocomplete="email"),
                 field("Password", "password", type_="password", autocomplete="current-password"),
-                rx.button("Log in", type="submit", size="3", width="100%", id="login-submit"),
+                rx.button("Log in", type="submit", size="3", width="100%", id="login-submit",
+                          loading=AuthState.auth_busy),
                 spacing="4",
                 width="100%",
             ),
-            on_submit=AuthState.log_in,
+            id="login-form",
+            on_submit=submit_to("/auth/login", "login-form"),
             reset_on_submit=False,
             width="100%",
         ),
@@ -96,6 +103,21 @@ def login_page() -> rx.Component:
     )
 
 
+def signup_unavailable() -> rx.Component:
+    """What /signup shows when FLOWMATE_SIGNUP is ``invite`` or ``closed``."""
+    return rx.callout(
+        rx.cond(
+            AuthState.signup_mode == "invite",
+            "Sign-up is by invitation only. Ask your workspace owner to send you an invitation.",
+            "Sign-up is closed on this FlowMate. Ask your administrator for an account.",
+        ),
+        icon="lock",
+        color_scheme="gray",
+        width="100%",
+        id="signup-unavailable",
+    )
+
+
 def signup_page() -> rx.Component:
     return auth_shell(
         rx.vstack(
@@ -104,7 +126,7 @@ def signup_page() -> rx.Component:
             spacing="1",
         ),
         error_callout(),
-        rx.form(
+        rx.cond(AuthState.signup_mode == "open", rx.form(
             rx.vstack(
                 field("Your name", "name", placeholder="Alex Citizen", autocomplete="name", required=False),
                 field("Email", "email", type_="email", placeholder="you@business.com.au", autocomplete="email"),
@@ -112,14 +134,16 @@ def signup_page() -> rx.Component:
                       hint="At least 8 characters."),
                 field("Workspace name", "workspace", placeholder="Acme Plumbing", autocomplete="organization",
                       required=False, hint="Usually your business name. You can change it later."),
-                rx.button("Create account", type="submit", size="3", width="100%", id="signup-submit"),
+                rx.button("Create account", type="submit", size="3", width="100%", id="signup-submit",
+                          loading=AuthState.auth_busy),
                 spacing="4",
                 width="100%",
             ),
-            on_submit=AuthState.sign_up,
+            id="signup-form",
+            on_submit=submit_to("/auth/signup", "signup-form"),
             reset_on_submit=False,
             width="100%",
-        ),
+        ), signup_unavailable()),
         rx.text(
             "Already have an account? ",
             rx.link("Log in", href="/login", weight="medium"),
