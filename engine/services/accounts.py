@@ -90,6 +90,7 @@ def create_user(
     user = User(email=email, name=name.strip()[:200], password_hash=hash_password(password))
     session.add(user)
     session.flush()
+    audit.record_as(session, workspace and workspace.id, actor_label, "user.create", "user", user.id, {"email": email})
     if workspace is not None:
         add_member(session, Actor.system(workspace.id, actor_label), user, _parse_role(role))
     return user
@@ -123,6 +124,8 @@ def authenticate(session: Session, email: str, password: str) -> User:
     user = session.exec(select(User).where(User.email == email)).first()
     if user is None:
         _hasher.hash("timing-equaliser")  # same cost as a real check: no user enumeration by time
+        audit.record_for_user(session, None, "auth.login_failed", {"reason": "unknown email"}, email=email)
+        session.commit()
         raise generic
     now = utcnow()
     if user.locked_until and as_aware(user.locked_until) > now:
@@ -134,6 +137,7 @@ def authenticate(session: Session, email: str, password: str) -> User:
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
+        audit.record_for_user(session, user, "auth.locked" if user.failed_logins == 0 else "auth.login_failed")
         session.add(user)
         session.commit()
         raise generic from None

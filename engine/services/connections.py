@@ -175,16 +175,18 @@ def load_connection(workspace_id: str, ref: str) -> ConnectionData:
 def test_connection(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
     """Make one cheap real call with the stored credentials; ``{"ok", "message", ...}``, never raises
     for provider failures (see engine.services.connection_checks)."""
-    from engine.services.connection_checks import run_check_sync
+    from engine.services.connection_checks import record_test, run_check_sync
 
-    return run_check_sync(_connection_data(get_connection(session, actor, connection_id)))
+    data = _connection_data(get_connection(session, actor, connection_id))
+    return record_test(session, actor, connection_id, run_check_sync(data))
 
 
 async def test_connection_async(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
     """The same as :func:`test_connection`, for callers already inside an event loop (the API)."""
-    from engine.services.connection_checks import check_connection
+    from engine.services.connection_checks import check_connection, record_test
 
-    return await check_connection(_connection_data(get_connection(session, actor, connection_id)))
+    data = _connection_data(get_connection(session, actor, connection_id))
+    return record_test(session, actor, connection_id, await check_connection(data))
 
 
 def _connection_data(conn: Connection) -> ConnectionData:
