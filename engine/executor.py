@@ -34,8 +34,9 @@ from engine.config import Settings, get_settings
 from engine.context import ActionContext, ConnectionData
 from engine.db import as_aware, get_engine, utcnow
 from engine.definition import RetryPolicy, pydantic_fields
-from engine.errors import PermanentError, RetryableError, StepError, StopRun, Suspend
+from engine.errors import PermanentError, RetryableError, SkipStep, StepError, StopRun, Suspend
 from engine.expressions import evaluate_condition, render
+from engine.messaging import UNSUBSCRIBE_PLACEHOLDER
 from engine.models import Run, RunStatus, StepRun, StepStatus, new_id
 from engine.redaction import redact
 from engine.registry import get_action
@@ -266,6 +267,7 @@ class Executor:
             "run": {"id": run_id, "attempt": run["attempt"],
                     "started_at": (as_aware(run["started_at"]) or utcnow()).isoformat()},
             "workflow": {"id": run["workflow_id"], "name": definition.get("name", "")},
+            "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,  # email.send puts each recipient's own link here
         }
         executed = 0
         steps = definition.get("steps", [])
@@ -353,6 +355,12 @@ class Executor:
             output = await asyncio.wait_for(spec.run(actx, config), timeout=timeout)
         except TimeoutError:
             error: StepError = RetryableError(f"timed out after {timeout:g}s")
+        except SkipStep as skip:
+            skipped = {**skip.output, "skipped": True, "reason": skip.reason}
+            self._write_step(run_id, step, position, prior, status=StepStatus.skipped, finished=True,
+                             attempts=attempts, input=safe_input, output=skipped, started=started)
+            step_log.info("step.skipped", reason=skip.reason)
+            return Outcome(status="skipped", detail={"output": skipped})
         except StopRun as stop:
             self._write_step(run_id, step, position, prior, status=StepStatus.succeeded, finished=True,
                              attempts=attempts, input=safe_input, output={"stopped": True, "reason": stop.reason},

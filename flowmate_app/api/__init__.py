@@ -54,6 +54,10 @@ def build_api() -> Any:
     errors.install(api)
     for module in (workflows, runs, templates, connections, audit, usage, tokens, hooks, health, metrics):
         api.include_router(module.router)
+    from flowmate_app.api import inbound_sms, unsubscribe
+
+    for module in (inbound_sms, unsubscribe):  # no login: verified by signature, secret or link token
+        api.include_router(module.router)
 
     api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404
     api.add_middleware(
