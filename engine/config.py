@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # Audit streaming (engine.services.audit_stream)
+    audit_stream_interval_seconds: float = Field(2.0, gt=0, description="How often new audit rows are streamed.")
+    audit_stream_max_backoff_seconds: float = Field(300.0, gt=0, description="Longest wait between retries "
+                                                    "when the stream's receiver is down.")
+
     @field_validator("outbound_allow", mode="before")
     @classmethod
     def _split_cidrs(cls, value: object) -> object:
