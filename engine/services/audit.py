@@ -177,7 +177,8 @@ CSV_COLUMNS = ("seq", "created_at", "actor", "action", "object_type", "object_id
 def export_audit(session: Session, actor: Actor, fmt: str, **filters: Any) -> Iterator[str]:
     """The filtered trail, oldest first, as CSV or JSON Lines chunks (streamed, never all in memory).
 
-    Records ``audit.export`` (with the filters) in the caller's transaction before the first chunk.
+    Records ``audit.export`` (with the filters) in the caller's transaction at once; the rows are
+    read lazily, so the caller can commit that row before streaming the chunks.
     """
     from engine.errors import ValidationFailed
 
@@ -186,9 +187,12 @@ def export_audit(session: Session, actor: Actor, fmt: str, **filters: Any) -> It
     record(session, actor, "audit.export", "audit", None,
            {"format": fmt, **{k: (v.isoformat() if isinstance(v, datetime) else v)
                               for k, v in filters.items() if v not in (None, "")}})
-    stmt = _filtered(actor, **filters).order_by(AuditLog.created_at, AuditLog.id)
-    rows = session.exec(stmt.execution_options(yield_per=500))
-    return _csv_chunks(rows) if fmt == "csv" else _jsonl_chunks(rows)
+    stmt = _filtered(actor, **filters).order_by(AuditLog.created_at, AuditLog.id).execution_options(yield_per=500)
+
+    def rows() -> Iterator[AuditLog]:  # queried when the first chunk is asked for (after the caller commits)
+        yield from session.exec(stmt)
+
+    return _csv_chunks(rows()) if fmt == "csv" else _jsonl_chunks(rows())
 
 
 def _csv_chunks(rows: Iterable[AuditLog]) -> Iterator[str]:
