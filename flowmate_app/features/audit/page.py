@@ -50,11 +50,14 @@ def chain_banner() -> rx.Component:
 
 def export_buttons() -> rx.Component:
     return rx.hstack(
-        rx.button(rx.icon("download", size=14), "Export CSV", variant="soft", on_click=S.export("csv"),
+        rx.text("Export", size="2", color=rx.color("gray", 11)),
+        rx.button(rx.icon("download", size=14), "CSV", variant="soft", on_click=S.export("csv"),
                   id="export-csv"),
-        rx.button(rx.icon("download", size=14), "Export JSON Lines", variant="soft", on_click=S.export("jsonl"),
+        rx.button(rx.icon("download", size=14), "JSON Lines", variant="soft", on_click=S.export("jsonl"),
                   id="export-jsonl"),
         spacing="2",
+        align="center",
+        flex_shrink="0",
     )
 
 
@@ -137,6 +140,8 @@ def entry(e: rx.Var) -> rx.Component:
         rx.flex(
             rx.hstack(
                 rx.text("#" + e["seq"], size="1", color=rx.color("gray", 9), font_family="var(--code-font-family)"),
+                rx.cond(e["seq"] == S.chain_broken_seq, rx.badge("chain breaks here", color_scheme="red", size="1",
+                                                                 class_name="chain-break")),
                 rx.badge(e["action"], variant="soft", size="2", font_family="var(--code-font-family)"),
                 rx.text(e["actor"], size="2", weight="medium", overflow="hidden", text_overflow="ellipsis",
                         white_space="nowrap", min_width="0"),
@@ -165,8 +170,7 @@ def entry(e: rx.Var) -> rx.Component:
 
 def audit_page() -> rx.Component:
     return layout(
-        page_heading("Audit log", "Who changed what, and when. Every row is chained by SHA-256 hashes, so an "
-                     "edit or deletion in the database shows here.", export_buttons()),
+        page_heading("Audit log", "Who changed what, and when. Rows are hash-chained: edits show.", export_buttons()),
         chain_banner(),
         filters(),
         form_error(S.export_error, "export-error"),

@@ -38,6 +38,7 @@ class AuditState(AuthState):
     chain_checked: bool = False
     chain_rows: int = 0
     chain_message: str = ""
+    chain_broken_seq: str = ""
     export_error: str = ""
     # streaming (admins see it, owners change it)
     stream_kind: str = "webhook"
@@ -94,6 +95,7 @@ class AuditState(AuthState):
             return
         self.chain_checked, self.chain_ok, self.chain_rows = True, result["ok"], result["rows"]
         broken = result["broken"]
+        self.chain_broken_seq = str(broken["seq"]) if broken else ""
         if broken:
             what = f"row #{broken['seq']}"
             if broken.get("action"):
