@@ -153,3 +153,24 @@ def test_clicksend_stop_reply_with_the_workspace_secret(sqlite_db: str, workspac
     assert _step(run_now(promo, ws, "manual", {}))["status"] == "skipped"
     assert api.post(f"/api/inbound/clicksend/{secret}", json={**inbound, "body": "start"}).json()["handled"] == "start"
     assert _step(run_now(promo, ws, "manual", {}))["status"] == "succeeded"
+
+
+def test_lead_template_records_consent_only_when_the_form_says_so(connected: dict[str, Any]) -> None:
+    from integ_helpers import webhook_payload
+
+    from engine.catalog import instantiate
+
+    ws = connected["workspace"]["id"]
+    with session_scope() as session:
+        wf = instantiate(session, Actor.system(ws), "new-lead-welcome", {"send_sms": False}).id
+    run_now(wf, ws, "webhook", webhook_payload({"first_name": "Ana", "email": "ana@example.com",
+                                                "marketing_opt_in": "yes"}))
+    run = run_now(wf, ws, "webhook", webhook_payload({"first_name": "Bo", "email": "bo@example.com"}))
+    assert _step(run, "consent")["status"] == "skipped"
+    assert contacts.marketing_refusal(ws, "email", "ana@example.com") is None
+    assert "no recorded consent" in contacts.marketing_refusal(ws, "email", "bo@example.com")
+    with session_scope() as session:
+        ana = contacts.list_contacts(session, Actor.system(ws), search="ana")["items"][0]
+        history = contacts.contact_detail(session, Actor.system(ws), ana["id"])["history"]
+    assert history[0]["wording"] == "Yes, send me news and offers. I can unsubscribe at any time."
+    assert history[0]["source"] == "website form (new lead)"
