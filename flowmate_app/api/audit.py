@@ -72,13 +72,14 @@ def verify_audit(actor: Actor = Depends(current_actor)) -> Any:
         return service.verify_workspace(session, actor)
 
 
-@router.get("/stream", summary="Audit streaming settings and progress (admin)")
+@router.get("/stream", summary="Audit streaming settings and progress (admin)", responses=responses(403))
 def get_stream(actor: Actor = Depends(current_actor)) -> Any:
     with session_scope() as session:
         return {"stream": audit_stream.get_stream(session, actor)}
 
 
-@router.put("/stream", summary="Stream new audit rows to a signed webhook or syslog (owner)")
+@router.put("/stream", summary="Stream new audit rows to a signed webhook or syslog (owner)",
+            responses=responses(403))
 def put_stream(body: dict[str, Any] = Body(..., examples=[{"kind": "webhook", "url": "https://siem.example/in"},
                                                            {"kind": "syslog", "host": "logs.example", "port": 6514,
                                                             "protocol": "tcp"}]),
@@ -87,7 +88,7 @@ def put_stream(body: dict[str, Any] = Body(..., examples=[{"kind": "webhook", "u
         return {"stream": audit_stream.set_stream(session, actor, body)}
 
 
-@router.delete("/stream", status_code=204, summary="Stop audit streaming (owner)")
+@router.delete("/stream", status_code=204, summary="Stop audit streaming (owner)", responses=responses(403, 404))
 def delete_stream(actor: Actor = Depends(current_actor)) -> None:
     with session_scope() as session:
         audit_stream.delete_stream(session, actor)

@@ -29,7 +29,7 @@ from engine.crypto import SecretDecryptError, decrypt_json
 from engine.db import session_scope
 from engine.models import Connection, Workspace
 from engine.services.contacts import apply_inbound_keyword, clicksend_workspace
-from flowmate_app.api.errors import ApiError
+from flowmate_app.api.errors import ApiError, responses
 
 router = APIRouter(prefix="/api/inbound", tags=["inbound sms"])
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -62,7 +62,7 @@ def _twilio_tokens(session: Any, workspace_id: str) -> list[str]:
 
 
 @router.post("/twilio/{workspace_id}", summary="Twilio inbound SMS (STOP/START)",
-             responses={200: {"content": {"text/xml": {}}}, 403: {}, 404: {}})
+             responses={200: {"content": {"text/xml": {}}}, **responses(403, 404)})
 async def twilio_inbound(workspace_id: str, request: Request) -> Response:
     form = await request.form()
     params = {k: str(v) for k, v in form.items()}
@@ -80,7 +80,7 @@ async def twilio_inbound(workspace_id: str, request: Request) -> Response:
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-@router.post("/clicksend/{secret}", summary="ClickSend inbound SMS (STOP/START)", responses={403: {}})
+@router.post("/clicksend/{secret}", summary="ClickSend inbound SMS (STOP/START)", responses=responses(400, 403))
 async def clicksend_inbound(secret: str, request: Request) -> JSONResponse:
     if "json" in request.headers.get("content-type", ""):
         try:

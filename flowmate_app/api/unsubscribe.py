@@ -46,7 +46,11 @@ def _sender(workspace_id: str) -> str:
         return ws.name if ws else "this sender"
 
 
-@router.get("/{token}", response_class=HTMLResponse, summary="Unsubscribe page (confirm with one button)")
+NOT_VALID = {404: {"description": "The link is not valid (an HTML page says so)", "content": {"text/html": {}}}}
+
+
+@router.get("/{token}", response_class=HTMLResponse, summary="Unsubscribe page (confirm with one button)",
+            responses=NOT_VALID)
 def unsubscribe_page(token: str) -> HTMLResponse:
     try:
         workspace_id, _channel, address = read_unsubscribe_token(token)
@@ -58,7 +62,7 @@ def unsubscribe_page(token: str) -> HTMLResponse:
                  "id=\"unsubscribe\">Unsubscribe</button></form>")
 
 
-@router.post("/{token}", response_class=HTMLResponse, summary="One-click unsubscribe (RFC 8058)")
+@router.post("/{token}", response_class=HTMLResponse, summary="One-click unsubscribe (RFC 8058)", responses=NOT_VALID)
 def unsubscribe_now(token: str) -> HTMLResponse:
     try:
         with session_scope() as session:
