@@ -37,11 +37,12 @@ def receiver() -> Iterator[LocalServer]:
     srv.close()
 
 
-def _scheduler(url: str) -> subprocess.Popen:
+def _worker(url: str) -> subprocess.Popen:
+    """A real `flowmate worker` (Redis queue): its maintenance loop delivers the stream."""
     env = {**os.environ, "FLOWMATE_DATABASE_URL": url, "FLOWMATE_AUDIT_STREAM_INTERVAL_SECONDS": "0.3",
            "FLOWMATE_AUDIT_STREAM_MAX_BACKOFF_SECONDS": "1", "FLOWMATE_OUTBOUND_ALLOW": "127.0.0.0/8"}
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "scheduler"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", "worker", "--threads", "1", "--nice", "0"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -49,8 +50,9 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=20)
 
 
-def test_webhook_stream_delivers_every_row_once_across_a_restart(sqlite_db: str, workspace: dict,
-                                                                 receiver: LocalServer) -> None:
+@pytest.mark.integration
+def test_webhook_stream_delivers_every_row_once_across_a_worker_restart(pg_db: str, redis_env: dict, workspace: dict,
+                                                                        receiver: LocalServer) -> None:
     refuse = {"left": 0}
     refused: set[int] = set()
 
@@ -69,14 +71,14 @@ def test_webhook_stream_delivers_every_row_once_across_a_restart(sqlite_db: str,
     assert secret.startswith("whsec_") and created["cursor_seq"] == 1  # new rows only: after workspace.create
     _write(workspace["id"], 5)  # with audit.stream_set: 6 rows to send
 
-    proc = _scheduler(sqlite_db)
+    proc = _worker(pg_db)
     try:
         wait_for(lambda: len(receiver.requests) >= 6, timeout=30)
     finally:
         _stop(proc)
     _write(workspace["id"], 5, start=5)  # written while nothing delivers
     refuse["left"] = 2  # and the receiver refuses the first two attempts after the restart
-    proc = _scheduler(sqlite_db)
+    proc = _worker(pg_db)
     try:
         wait_for(lambda: len(receiver.requests) >= 6 + 2 + 5, timeout=40)
         time.sleep(1.5)  # a duplicate would arrive now
