@@ -97,11 +97,13 @@ def test_sign_in_and_key_rotation_rows_reach_the_right_audit_pages(app_server, b
     other.reload()
     expect(other.locator("#chain-broken")).to_contain_text(f"Chain broken at row #{seq}", timeout=20_000)
     expect(other.locator("#chain-broken")).to_contain_text("auth.locked")
+    expect(other.locator(".chain-break")).to_have_count(1)
+    expect(other.locator(".audit-entry").filter(has=other.locator(".chain-break"))).to_contain_text("auth.locked")
     screenshot(other, "audit-broken")
     ctx.close()
 
 
-def test_contacts_page_consent_history_and_suppression(app_server, browser: Browser) -> None:
+def test_contacts_page_consent_history_suppression_and_import(app_server, browser: Browser, tmp_path) -> None:
     tag = uuid.uuid4().hex[:6]
     ctx = browser.new_context(viewport=DESKTOP, base_url=app_server.base_url)
     page = ctx.new_page()
@@ -128,5 +130,14 @@ def test_contacts_page_consent_history_and_suppression(app_server, browser: Brow
     expect(page.locator(".contact-row")).to_have_count(0, timeout=10_000)
     page.locator("#contacts-search").fill("0412")
     expect(page.locator(".contact-row")).to_have_count(1, timeout=10_000)
+    page.locator("#contacts-search").fill("")
+    csv_path = tmp_path / "contacts.csv"
+    csv_path.write_text("email,phone,name,sms_consent,consent_source,consent_wording\n"
+                        "li@example.com,0400 111 222,Li,granted,market stall,Text me specials\n"
+                        "broken,,Nobody,,,\n")
+    page.locator("#contacts-csv input[type=file]").set_input_files(str(csv_path))
+    expect(page.locator("#import-summary")).to_contain_text("1 new", timeout=20_000)
+    expect(page.locator("#import-summary")).to_contain_text("1 row(s) skipped")
+    expect(page.locator(".contact-row")).to_have_count(2, timeout=10_000)
     screenshot(page, "contacts")
     ctx.close()

@@ -21,7 +21,7 @@ def consent_badge(status: rx.Var, label: rx.Var) -> rx.Component:
 def field(label: str, control: rx.Component, html_for: str) -> rx.Component:
     control.style.update({"width": "100%"})
     return rx.vstack(rx.text(label, size="1", weight="medium", as_="label", html_for=html_for), control,
-                     spacing="1", min_width="10rem", flex="1")
+                     spacing="1", min_width="10rem", flex="1", width="100%")
 
 
 def contact_row(c: rx.Var) -> rx.Component:
