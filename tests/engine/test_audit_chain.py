@@ -215,3 +215,38 @@ def test_key_rotation_is_visible_in_every_affected_workspace(sqlite_db: str, mon
     assert seen[ids[0]] == [{"scope": "workspace", "connections": 1, "triggers": 0}]
     assert seen[ids[1]] and seen[ids[2]] == []
     get_settings.cache_clear()
+
+
+
+def test_upgrading_chains_the_rows_written_before(tmp_path, monkeypatch) -> None:
+    """A database from before the chain (revision 0002) verifies after `flowmate db upgrade`."""
+    from alembic import command
+    from engine.config import get_settings
+    from engine.db import dispose_engines
+    from engine.migrate import alembic_config, upgrade
+
+    def reset_engine_state() -> None:
+        dispose_engines()
+        get_settings.cache_clear()
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    monkeypatch.setenv("FLOWMATE_DATABASE_URL", url)
+    reset_engine_state()
+    command.upgrade(alembic_config(url), "0002")
+    with get_engine().begin() as conn:
+        conn.execute(text("INSERT INTO workspace (id, name, slug, timezone, data_region, retention_days, created_at) "
+                          "VALUES ('w1', 'Old', 'old', 'UTC', 'au', 30, '2026-01-01 00:00:00')"))
+        for i, (ws, action) in enumerate([("w1", "workspace.create"), (None, "keys.rotate"),
+                                          ("w1", "workflow.update")]):
+            conn.execute(text("INSERT INTO auditlog (id, workspace_id, actor, action, object_type, changes, "
+                              "created_at) VALUES (:id, :ws, 'cli', :a, 'x', :c, :t)"),
+                         {"id": f"r{i}", "ws": ws, "a": action, "c": json.dumps({"n": i, "é": [1.5, None]}),
+                          "t": f"2026-01-0{i + 1} 10:00:00.123456"})
+    upgrade(url)
+    with session_scope() as session:
+        chains = audit.verify_all(session)
+        audit.record(session, Actor.system("w1"), "workspace.update", "workspace", "w1", {"after": 1})
+    assert all(c["ok"] for c in chains) and {c["rows"] for c in chains} == {2, 1}
+    with session_scope() as session:
+        assert audit.verify_chain(session, "w1") == {"ok": True, "chain": "w1", "rows": 3, "broken": None}
+    reset_engine_state()
