@@ -135,7 +135,8 @@ def with_unsubscribe(config: Config, to: str, url: str) -> Config:
         html = (html.replace(UNSUBSCRIBE_PLACEHOLDER, escape(url, quote=True)) if UNSUBSCRIBE_PLACEHOLDER in html
                 else f'{html}\n<p style="font-size:12px;color:#666">Don\'t want these emails? '
                      f'<a href="{escape(url, quote=True)}">Unsubscribe</a></p>')
-    return config.model_copy(update={"to": [to], "text": text, "html": html})
+    subject = config.subject.replace(UNSUBSCRIBE_PLACEHOLDER, "")
+    return config.model_copy(update={"to": [to], "subject": subject, "text": text, "html": html})
 
 
 def build_message(config: Config, *, from_email: str, from_name: str | None, message_id: str,
@@ -213,6 +214,7 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
                              [address]))
     else:
         plain = config.model_copy(update={
+            "subject": config.subject.replace(UNSUBSCRIBE_PLACEHOLDER, ""),
             "text": config.text.replace(UNSUBSCRIBE_PLACEHOLDER, "") if config.text else config.text,
             "html": config.html.replace(UNSUBSCRIBE_PLACEHOLDER, "") if config.html else config.html})
         outgoing = [(build_message(plain, from_email=smtp.from_email, from_name=from_name,

@@ -174,7 +174,8 @@ EXPORT_FORMATS = ("csv", "jsonl")
 CSV_COLUMNS = ("seq", "created_at", "actor", "action", "object_type", "object_id", "changes", "hash", "id")
 
 
-def export_audit(session: Session, actor: Actor, fmt: str, **filters: Any) -> Iterator[str]:
+def export_audit(session: Session, actor: Actor, fmt: str, *, max_rows: int | None = None,
+                 **filters: Any) -> Iterator[str]:
     """The filtered trail, oldest first, as CSV or JSON Lines chunks (streamed, never all in memory).
 
     Records ``audit.export`` (with the filters) in the caller's transaction at once; the rows are
@@ -188,6 +189,8 @@ def export_audit(session: Session, actor: Actor, fmt: str, **filters: Any) -> It
            {"format": fmt, **{k: (v.isoformat() if isinstance(v, datetime) else v)
                               for k, v in filters.items() if v not in (None, "")}})
     stmt = _filtered(actor, **filters).order_by(AuditLog.created_at, AuditLog.id).execution_options(yield_per=500)
+    if max_rows:
+        stmt = stmt.limit(max_rows)
 
     def rows() -> Iterator[AuditLog]:  # queried when the first chunk is asked for (after the caller commits)
         yield from session.exec(stmt)
