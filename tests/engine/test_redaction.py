@@ -134,3 +134,13 @@ def test_redact_model():
 def test_redact_model_with_known_secrets():
     out = redact_model(Config(to="hunter2@example.com"), secrets=["hunter2"])
     assert out["to"] == f"{REDACTED}@example.com"
+
+
+def test_lists_of_secret_field_names_are_not_secrets() -> None:
+    """Audit rows say WHICH secrets were set or changed: those names are not themselves secret."""
+    from engine.redaction import redact
+
+    data = {"secrets_set": ["password", "api_key"], "secrets_changed": ["token"], "secret_fields": ["token"],
+            "secret": "hunter22", "api_key": "k-123456"}
+    assert redact(data) == {"secrets_set": ["password", "api_key"], "secrets_changed": ["token"],
+                            "secret_fields": ["token"], "secret": "••••••", "api_key": "••••••"}
