@@ -302,6 +302,17 @@ def cmd_connections_test(args: argparse.Namespace) -> int:
     return 0 if out["ok"] else 1
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every chain verifies, 1 naming the first broken row of each broken chain."""
+    from engine.db import session_scope
+    from engine.services.audit import verify_all
+
+    with session_scope() as session:
+        chains = verify_all(session, args.workspace)
+    _print({"ok": all(c["ok"] for c in chains), "chains": chains})
+    return 0 if all(c["ok"] for c in chains) else 1
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 
@@ -426,6 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = conns.add_parser("test", help="make one cheap real call with a connection's credentials")
     p.add_argument("id")
     p.set_defaults(func=cmd_connections_test)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
+    p = audit.add_parser("verify", help="check the audit hash chains; names the first broken row")
+    p.add_argument("--workspace", help="only this workspace (slug)")
+    p.set_defaults(func=cmd_audit_verify)
 
     return parser
 

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
         if self.cookie_secure is not None:
             return self.cookie_secure
         return self.env == "production" or self.base_url.startswith("https://")
+    # Audit streaming (engine.services.audit_stream)
+    audit_stream_interval_seconds: float = Field(2.0, gt=0, description="How often new audit rows are streamed.")
+    audit_stream_max_backoff_seconds: float = Field(300.0, gt=0, description="Longest wait between retries "
+                                                    "when the stream's receiver is down.")
 
     @field_validator("outbound_allow", mode="before")
     @classmethod

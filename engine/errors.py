@@ -77,3 +77,12 @@ class Conflict(FlowMateError):
 
 class QuotaExceeded(FlowMateError):
     """The workspace has used its monthly run allowance."""
+
+
+class SkipStep(FlowMateError):
+    """Record the step as *skipped* with a reason and go on (a marketing message without consent)."""
+
+    def __init__(self, reason: str, output: dict[str, Any] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.output = output or {}

@@ -41,9 +41,10 @@ from engine.context import ActionContext, ConnectionData
 from engine.datalimits import storable_step_data
 from engine.db import as_aware, db_clock, get_engine, is_connection_error, utcnow
 from engine.definition import RetryPolicy, pydantic_fields
-from engine.errors import PermanentError, RetryableError, StepError, StopRun, Suspend
+from engine.errors import PermanentError, RetryableError, SkipStep, StepError, StopRun, Suspend
 from engine.expressions import evaluate_condition, render, render_budget
 from engine.jsoncodec import clean_text
+from engine.messaging import UNSUBSCRIBE_PLACEHOLDER
 from engine.models import Run, RunStatus, StepRun, StepStatus, new_id
 from engine.redaction import redact
 from engine.registry import get_action
@@ -412,6 +413,7 @@ class Executor:
             "run": {"id": run_id, "attempt": run["attempt"],
                     "started_at": (as_aware(run["started_at"]) or utcnow()).isoformat()},
             "workflow": {"id": run["workflow_id"], "name": definition.get("name", "")},
+            "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,  # email.send puts each recipient's own link here
         }
         executed = 0
         steps = definition.get("steps", [])
@@ -506,6 +508,12 @@ class Executor:
             output = await asyncio.wait_for(spec.run(actx, config), timeout=remaining)
         except TimeoutError:
             error: StepError = RetryableError(f"timed out after {timeout:g}s")
+        except SkipStep as skip:
+            skipped = {**skip.output, "skipped": True, "reason": skip.reason}
+            self._write_step(run_id, step, position, prior, status=StepStatus.skipped, finished=True,
+                             attempts=attempts, input=safe_input, output=skipped, started=started)
+            step_log.info("step.skipped", reason=skip.reason)
+            return Outcome(status=ExecOutcome.skipped, detail={"output": skipped})
         except StopRun as stop:
             self._write_step(run_id, step, position, prior, status=StepStatus.succeeded, finished=True,
                              attempts=attempts, input=safe_input, output={"stopped": True, "reason": stop.reason},

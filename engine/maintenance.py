@@ -100,6 +100,9 @@ def start_background_threads(scheduler: bool = False) -> None:
         from engine.scheduler import tick
 
         specs.append(("scheduler", settings.scheduler_interval_seconds, tick))
+    from engine.services.audit_stream import deliver_streams
+
+    specs.append(("audit-stream", settings.audit_stream_interval_seconds, deliver_streams))
     for name, interval, func in specs:
         thread = threading.Thread(target=_loop, args=(name, interval, func), name=f"flowmate-{name}", daemon=True)
         thread.start()

@@ -199,7 +199,8 @@ class Usage(SQLModel, table=True):
 
 
 class AuditLog(SQLModel, table=True):
-    __table_args__ = (Index("ix_audit_ws_created", "workspace_id", "created_at"),)
+    __table_args__ = (Index("ix_audit_ws_created", "workspace_id", "created_at"),
+                      UniqueConstraint("chain", "seq", name="uq_audit_chain_seq"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     workspace_id: str | None = Field(default=None, max_length=32)
@@ -209,6 +210,11 @@ class AuditLog(SQLModel, table=True):
     object_id: str | None = Field(default=None, max_length=64)
     changes: dict = _json()
     created_at: datetime = _created()
+    #: tamper evidence (engine.services.audit_chain): chain = workspace id or "" outside workspaces
+    chain: str = Field(default="", max_length=32)
+    seq: int = 0
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)
 
 
 class ApiToken(SQLModel, table=True):
@@ -245,3 +251,95 @@ class ReplayMarker(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=200)
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+
+
+# --- audit chain, audit streaming, contacts and consent (issue 13) -----------------------------
+
+
+class AuditChainHead(SQLModel, table=True):
+    """The newest row of one audit chain (a workspace, or ``""`` for rows outside workspaces).
+
+    Writers lock this row (UPDATE ... RETURNING) before appending, so concurrent writers of one
+    workspace queue up instead of forking the chain; it also lets `audit verify` notice a deleted tail.
+    """
+
+    chain: str = Field(primary_key=True, max_length=32)
+    seq: int = 0
+    last_hash: str = Field(default="", max_length=64)
+
+
+class AuditStream(SQLModel, table=True):
+    """Where a workspace streams its audit rows (a signed webhook or syslog) and how far it got."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", unique=True, max_length=32)
+    kind: str = Field(max_length=16)
+    config: dict = _json()
+    secret_encrypted: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    enabled: bool = True
+    cursor_seq: int = 0
+    failures: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_delivered_at: datetime | None = _ts()
+    next_attempt_at: datetime | None = _ts()
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = _ts()
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class Contact(SQLModel, table=True):
+    """A person a workspace messages, keyed by normalised email and/or E.164 phone."""
+
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "email", name="uq_contact_ws_email"),
+        UniqueConstraint("workspace_id", "phone", name="uq_contact_ws_phone"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    name: str = Field(default="", max_length=200)
+    email_consent: str = Field(default="unknown", max_length=16)
+    sms_consent: str = Field(default="unknown", max_length=16)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class ConsentEvent(SQLModel, table=True):
+    """One consent change (granted or withdrawn) with where it came from and the wording shown."""
+
+    __table_args__ = (Index("ix_consent_contact_created", "contact_id", "created_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    contact_id: str = Field(foreign_key="contact.id", max_length=32)
+    channel: str = Field(max_length=8)
+    status: str = Field(max_length=16)
+    source: str = Field(default="", max_length=200)
+    wording: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    actor: str = Field(default="", max_length=200)
+    created_at: datetime = _created()
+
+
+class Suppression(SQLModel, table=True):
+    """An address (email) or number (E.164) that must not receive marketing on a channel."""
+
+    __table_args__ = (UniqueConstraint("workspace_id", "channel", "address", name="uq_suppression_ws_addr"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    channel: str = Field(max_length=8)
+    address: str = Field(max_length=320)
+    reason: str = Field(default="", max_length=200)
+    source: str = Field(default="", max_length=200)
+    created_at: datetime = _created()
+
+
+class MessagingSettings(SQLModel, table=True):
+    """Per-workspace inbound-SMS secret (ClickSend has no signature: the URL carries a secret)."""
+
+    workspace_id: str = Field(foreign_key="workspace.id", primary_key=True, max_length=32)
+    clicksend_secret_hash: str | None = Field(default=None, unique=True, max_length=64)
+    updated_at: datetime = _created()

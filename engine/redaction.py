@@ -87,6 +87,10 @@ _NOT_SECRET_SUFFIXES = (
     "at",
     "limit",
     "usage",
+    # which secret fields are set/changed (a list of names, never values)
+    "set",
+    "changed",
+    "fields",
 )
 _SPLIT = re.compile(r"[^a-z0-9]+")
 #: ``name=value`` pairs of a query string (after ``?``, ``&`` or ``;``).

@@ -15,6 +15,8 @@ from flowmate_app.features.builder.page import builder_page
 from flowmate_app.features.builder.state import BuilderState
 from flowmate_app.features.connections.page import connections_page
 from flowmate_app.features.connections.state import ConnectionsState
+from flowmate_app.features.contacts.page import contacts_page
+from flowmate_app.features.contacts.state import ContactsState
 from flowmate_app.features.dashboard.page import dashboard_page
 from flowmate_app.features.dashboard.state import DashboardState
 from flowmate_app.features.gallery.page import gallery_page
@@ -62,6 +64,8 @@ app.add_page(connections_page, route="/connections", title="Connections · FlowM
              on_load=[AuthState.require_login, ConnectionsState.load])
 app.add_page(audit_page, route="/audit", title="Audit log · FlowMate",
              on_load=[AuthState.require_login, AuditState.load])
+app.add_page(contacts_page, route="/contacts", title="Contacts · FlowMate",
+             on_load=[AuthState.require_login, ContactsState.load])
 app.add_page(settings_page, route="/settings", title="Settings · FlowMate",
              on_load=[AuthState.require_login, SettingsState.load])
 app.add_page(members_page, route="/members", title="Members · FlowMate",

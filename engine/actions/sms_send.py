@@ -16,20 +16,21 @@ permanent and carry the provider's message.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.actions._provider import join_url, json_body, raise_for_status, reveal, send
 from engine.context import ActionContext, ConnectionData
-from engine.errors import PermanentError
+from engine.errors import PermanentError, SkipStep
 from engine.registry import action
 
 TWILIO_BASE = "https://api.twilio.com"
 CLICKSEND_BASE = "https://rest.clicksend.com"
 MAX_BODY = 1600
 _ALPHA_SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
+_OPT_OUT = re.compile(r"\b(stop|opt[- ]?out|unsubscribe)\b", re.IGNORECASE)
 
 
 def normalise_number(value: str, region: str = "AU") -> str:
@@ -78,6 +79,15 @@ class Config(BaseModel):
                                 examples=["AU", "NZ"], min_length=2, max_length=2)
     timeout_s: float = Field(30.0, gt=0, le=120, title="Timeout (seconds)", examples=[30],
                              description="Give up (and retry per the step's retry policy) after this many seconds.")
+    purpose: Literal["transactional", "marketing"] = Field(
+        "transactional", title="Purpose",
+        description="transactional: confirmations and reminders. marketing: sent only to numbers that "
+                    "consented and did not reply STOP; the sender's name and 'Reply STOP to opt out' are "
+                    "added unless the text already has an opt-out.",
+        examples=["transactional", "marketing"])
+    sender_name: str | None = Field(None, title="Sender name (marketing)", max_length=60,
+                                    description="Who the message is from, added to marketing texts "
+                                                "(default: the workspace name).", examples=["Harbour Dental"])
 
     @field_validator("default_region")
     @classmethod
@@ -156,6 +166,13 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def with_opt_out(body: str, sender_name: str) -> str:
+    """Marketing text identifies the sender and says how to opt out (Spam Act), once."""
+    if _OPT_OUT.search(body):
+        return body
+    return f"{body.rstrip()}\n{sender_name}: Reply STOP to opt out"
+
+
 @action(
     "sms.send",
     config=Config,
@@ -168,6 +185,19 @@ def _int(value: Any) -> int | None:
 async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
     to = normalise_number(config.to, config.default_region)
     sender = normalise_sender(config.sender, config.default_region)
+    if config.purpose == "marketing":
+        from engine.services.contacts import marketing_refusal, workspace_name
+
+        reason = marketing_refusal(ctx.workspace_id, "sms", to)
+        if reason:
+            raise SkipStep(f"marketing SMS not sent: {reason}", output={"purpose": "marketing", "to": to})
+        name = config.sender_name or (sender if sender and not sender.startswith("+") else None) \
+            or workspace_name(ctx.workspace_id)
+        body = with_opt_out(config.body, name)
+        if len(body) > MAX_BODY:
+            raise PermanentError(f"the message with its opt-out line is {len(body)} characters; "
+                                 f"at most {MAX_BODY} fit")
+        config = config.model_copy(update={"body": body})
     conn = ctx.get_connection(config.connection)
     if conn.type == "twilio":
         return await _send_twilio(ctx, conn, to, sender, config)

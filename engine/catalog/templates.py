@@ -61,6 +61,17 @@ def _new_lead(v: Values) -> dict[str, Any]:
             "email": "{{ trigger.body.email | trim | lower }}",
             "phone": "{{ trigger.body.phone | default('', true) | trim }}",
         }}},
+        # Marketing consent is recorded only when the form says the person ticked the box (Spam Act):
+        # later marketing steps (purpose: marketing) check it; this welcome email answers their enquiry.
+        {"key": "consent", "action": "contacts.set_consent", "name": "Record marketing consent",
+         "when": "{{ trigger.body.marketing_opt_in in [true, 'true', 'yes', 'on', '1', 1] }}", "config": {
+             "email": "{{ steps.lead.output.email }}",
+             "phone": "{{ steps.lead.output.phone }}",
+             "name": "{{ steps.lead.output.name }}",
+             "channels": ["email", "sms"] if v["send_sms"] else ["email"],
+             "wording": v.fmt("[[consent_wording]]"),
+             "source": "website form (new lead)",
+         }},
         {"key": "crm", "action": "crm.upsert_contact", "name": "Add to HubSpot", "retry": API_RETRY, "config": {
             "connection": v.text("hubspot_connection"),
             "email": "{{ steps.lead.output.email }}",
@@ -108,11 +119,15 @@ NEW_LEAD = Template(
         Variable("lifecycle_stage", "HubSpot lifecycle stage", "enum", "lead", "Stage given to new contacts.",
                  choices=("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity")),
         Variable("send_sms", "Also send an SMS", "bool", True, "Text the lead when they gave a mobile number."),
+        Variable("consent_wording", "Opt-in wording", "string",
+                 "Yes, send me news and offers. I can unsubscribe at any time.",
+                 "The words next to your form's marketing tick box (sent as marketing_opt_in); kept as evidence "
+                 "of consent.", max_length=500),
         SMTP, SMS, HUBSPOT,
     ),
     build=_new_lead,
     sample_payload={"first_name": "Mia", "last_name": "Nguyen", "email": "mia.nguyen@example.com",
-                    "phone": "0412 345 678", "source": "website"},
+                    "phone": "0412 345 678", "source": "website", "marketing_opt_in": True},
 )
 
 

@@ -120,6 +120,7 @@ def create_user(
     user = User(email=email, name=name.strip()[:200], password_hash=password_hash)
     session.add(user)
     session.flush()
+    audit.record_as(session, workspace and workspace.id, actor_label, "user.create", "user", user.id, {"email": email})
     if workspace is not None:
         add_member(session, Actor.system(workspace.id, actor_label), user, _parse_role(role))
     return user
@@ -169,6 +170,10 @@ def authenticate(session: Session, email: str, password: str, client: str = "loc
         ok = passwords.verify_password(user.password_hash, password)
     if not ok or user is None:
         limits.login_failed(typed, client)
+        locked = bool(limits.login_retry_after(typed, client))
+        audit.record_for_user(session, user, "auth.locked" if locked else "auth.login_failed",
+                              {} if user is not None else {"reason": "unknown email"}, email=typed)
+        session.commit()  # the refusal below rolls the caller's transaction back: keep the audit row
         raise Forbidden(INVALID_LOGIN)
     limits.login_succeeded(typed, client)
     return user

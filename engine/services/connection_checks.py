@@ -165,3 +165,16 @@ def run_check_sync(conn: ConnectionData, settings: Settings | None = None) -> di
         return asyncio.run(check_connection(conn, settings))
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, check_connection(conn, settings)).result()
+
+
+def record_test(session: Any, actor: Any, connection_id: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Audit a connection test (``connection.test``): stored credentials were decrypted and used.
+
+    The row says whether it worked and the scrubbed message, never a secret value.
+    """
+    from engine.services import audit
+
+    audit.record(session, actor, "connection.test", "connection", connection_id,
+                 {"ok": bool(result.get("ok")), "type": result.get("type"),
+                  "message": str(result.get("message") or "")[:300]})
+    return result

@@ -22,7 +22,7 @@ from engine.models import Connection, Role
 from engine.registry import ConnectionType, all_connection_types
 from engine.services import audit
 from engine.services.actor import Actor
-from engine.services.connection_checks import check_connection, run_check_sync
+from engine.services.connection_checks import check_connection, record_test, run_check_sync
 
 
 class _ConnectionTypes(Mapping[str, type[ConnectionType]]):
@@ -168,13 +168,15 @@ def test_connection(session: Session, actor: Actor, connection_id: str) -> dict[
     """Make one cheap real call with the stored credentials; ``{"ok", "message", ...}``, never raises
     for provider failures (see engine.services.connection_checks)."""
     actor.require(Role.editor)  # an outbound call with the stored credentials: not for viewers
-    return run_check_sync(_connection_data(get_connection(session, actor, connection_id)))
+    data = _connection_data(get_connection(session, actor, connection_id))
+    return record_test(session, actor, connection_id, run_check_sync(data))
 
 
 async def test_connection_async(session: Session, actor: Actor, connection_id: str) -> dict[str, Any]:
     """The same as :func:`test_connection`, for callers already inside an event loop (the API)."""
     actor.require(Role.editor)
-    return await check_connection(_connection_data(get_connection(session, actor, connection_id)))
+    data = _connection_data(get_connection(session, actor, connection_id))
+    return record_test(session, actor, connection_id, await check_connection(data))
 
 
 def _connection_data(conn: Connection) -> ConnectionData:

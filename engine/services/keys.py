@@ -18,7 +18,8 @@ from sqlmodel import Session, select
 from engine.config import Settings, get_settings
 from engine.crypto import SecretDecryptError, rotate
 from engine.errors import FlowMateError
-from engine.models import AuditLog, Connection, Trigger
+from engine.models import Connection, Trigger
+from engine.services import audit
 
 
 class RotationFailed(FlowMateError):
@@ -29,13 +30,14 @@ class RotationFailed(FlowMateError):
         self.failures = failures
 
 
-def rotate_secrets(session: Session, settings: Settings | None = None) -> dict[str, Any]:
+def rotate_secrets(session: Session, settings: Settings | None = None, actor_label: str = "cli") -> dict[str, Any]:
     """Re-encrypt Connection.secret_encrypted and Trigger.secret_encrypted; return counts.
 
     Raises RotationFailed (and the caller's transaction is rolled back) if any row fails.
     """
     settings = settings or get_settings()
     counts = {"connections": 0, "triggers": 0}
+    per_workspace: dict[str, dict[str, int]] = {}
     failures: list[dict[str, str]] = []
     for conn in session.exec(select(Connection).where(Connection.secret_encrypted != "")).all():
         try:
@@ -45,6 +47,7 @@ def rotate_secrets(session: Session, settings: Settings | None = None) -> dict[s
             continue
         session.add(conn)
         counts["connections"] += 1
+        per_workspace.setdefault(conn.workspace_id, {"connections": 0, "triggers": 0})["connections"] += 1
     for trig in session.exec(select(Trigger).where(Trigger.secret_encrypted.is_not(None))).all():  # type: ignore[union-attr]
         if not trig.secret_encrypted:
             continue
@@ -55,6 +58,7 @@ def rotate_secrets(session: Session, settings: Settings | None = None) -> dict[s
             continue
         session.add(trig)
         counts["triggers"] += 1
+        per_workspace.setdefault(trig.workspace_id, {"connections": 0, "triggers": 0})["triggers"] += 1
     if failures:
         session.rollback()
         raise RotationFailed(
@@ -63,6 +67,16 @@ def rotate_secrets(session: Session, settings: Settings | None = None) -> dict[s
             "to FLOWMATE_OLD_SECRET_KEYS and run again.",
             failures,
         )
-    session.add(AuditLog(workspace_id=None, actor="cli", action="keys.rotate", object_type="system",
-                         object_id=None, changes=dict(counts)))
+    _audit_rotation(session, counts, per_workspace, actor_label)
     return {**counts, "old_keys_configured": len(settings.old_secret_keys)}
+
+
+def _audit_rotation(session: Session, counts: dict[str, int], per_workspace: dict[str, dict[str, int]],
+                    actor_label: str) -> None:
+    """One ``keys.rotate`` row in every workspace whose secrets were re-encrypted (so each
+    workspace's Audit page shows it), plus one outside workspaces with the totals."""
+    for workspace_id in sorted(per_workspace):
+        audit.record_as(session, workspace_id, actor_label, "keys.rotate", "system", None,
+                        {"scope": "workspace", **per_workspace[workspace_id]})
+    audit.record_as(session, None, actor_label, "keys.rotate", "system", None,
+                    {"scope": "all", **counts, "workspaces": len(per_workspace)})

@@ -17,6 +17,7 @@ from engine.crypto import hash_token, new_token
 from engine.db import as_aware, utcnow
 from engine.errors import NotFound
 from engine.models import Membership, User, UserSession
+from engine.services import audit
 from engine.services.accounts import actor_for_user, authenticate, memberships_of
 from engine.services.actor import Actor
 
@@ -48,6 +49,7 @@ def start_session(session: Session, user: User, workspace_id: str | None = None,
     session.add(UserSession(user_id=user.id, workspace_id=workspace_id, token_hash=hash_token(clear),
                             expires_at=utcnow() + SESSION_LIFETIME))
     session.flush()
+    audit.record_for_user(session, user, "auth.login", {"workspace_id": workspace_id})
     return clear
 
 
@@ -97,6 +99,7 @@ def switch_workspace(session: Session, token: str, workspace_id: str) -> None:
                                                    Membership.workspace_id == workspace_id)).first()
     if member is None:
         raise NotFound("workspace not found")
+    audit.record_session_switch(session, us.user_id, us.workspace_id, workspace_id)
     us.workspace_id = workspace_id
     session.add(us)
 
@@ -104,5 +107,6 @@ def switch_workspace(session: Session, token: str, workspace_id: str) -> None:
 def log_out(session: Session, token: str) -> None:
     us = session.exec(select(UserSession).where(UserSession.token_hash == hash_token(token))).first()
     if us is not None and us.revoked_at is None:
+        audit.record_for_user(session, session.get(User, us.user_id), "auth.logout")
         us.revoked_at = utcnow()
         session.add(us)

@@ -24,6 +24,8 @@ from engine.schemas import WorkflowPublic
 from engine.services import audit, hook_cache
 from engine.services.actor import Actor
 from engine.services.pagination import keyset_page
+from engine.services.workflow_diff import secrets_in, workflow_diff
+from engine.triggers.webhook import SECRET_AUTH_FIELDS
 
 
 def get_workflow(session: Session, actor: Actor, workflow_id: str) -> Workflow:
@@ -90,15 +92,16 @@ def update_workflow(session: Session, actor: Actor, workflow_id: str, raw: Any,
         )
     definition = validate_definition(raw)
     trigger = session.exec(select(Trigger).where(Trigger.workflow_id == wf.id)).first()
-    before = {"name": wf.name, "version": wf.version}
+    before = export_definition(session, actor, wf.id)
     _apply_definition(session, wf, definition, trigger)
     wf.version += 1
     wf.updated_at = utcnow()
     session.add(wf)
     session.flush()
     hook_cache.forget()
-    audit.record(session, actor, "workflow.update", "workflow", wf.id,
-                 {"before": before, "after": {"name": wf.name, "version": wf.version}})
+    audit.record(session, actor, "workflow.update", "workflow", wf.id, workflow_diff(
+        before, export_definition(session, actor, wf.id), version=(wf.version - 1, wf.version),
+        secrets_set=secrets_in(definition.trigger.config, SECRET_AUTH_FIELDS)))
     return wf
 
 

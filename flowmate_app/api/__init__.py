@@ -60,6 +60,10 @@ def build_api() -> Any:
         limited = module in (workflows, runs, templates, connections, audit, usage, tokens)
         api.include_router(module.router, responses=errors.responses(429) if limited else None)
     api.include_router(signin.router)
+    from flowmate_app.api import inbound_sms, unsubscribe
+
+    for module in (inbound_sms, unsubscribe):  # no login: verified by signature, secret or link token
+        api.include_router(module.router)
 
     api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404
     api.add_middleware(

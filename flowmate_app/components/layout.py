@@ -34,6 +34,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Templates", "/templates", "layout_template"),
     NavItem("Connections", "/connections", "plug"),
     NavItem("Audit log", "/audit", "scroll_text"),
+    NavItem("Contacts", "/contacts", "contact"),
     NavItem("Members", "/members", "users"),
     NavItem("Settings", "/settings", "settings"),
 )

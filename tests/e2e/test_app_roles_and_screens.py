@@ -204,6 +204,7 @@ PAGES = [
     ("run-detail", "RUN", None),
     ("connections", "/connections", "Connections"),
     ("audit", "/audit", "Audit log"),
+    ("contacts", "/contacts", "Contacts"),
     ("settings", "/settings", "Settings"),
     ("members", "/members", "Members"),
 ]

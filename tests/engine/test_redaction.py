@@ -145,3 +145,11 @@ def test_secret_looking_query_values_are_masked_inside_strings() -> None:
     assert redact(f"GET {url} failed") == f"GET {redact(url)} failed"
     assert redact("a=b and c=d") == "a=b and c=d"
     assert redact("https://x.example/?token_type=bearer&q=1") == "https://x.example/?token_type=bearer&q=1"
+def test_lists_of_secret_field_names_are_not_secrets() -> None:
+    """Audit rows say WHICH secrets were set or changed: those names are not themselves secret."""
+    from engine.redaction import redact
+
+    data = {"secrets_set": ["password", "api_key"], "secrets_changed": ["token"], "secret_fields": ["token"],
+            "secret": "hunter22", "api_key": "k-123456"}
+    assert redact(data) == {"secrets_set": ["password", "api_key"], "secrets_changed": ["token"],
+                            "secret_fields": ["token"], "secret": "••••••", "api_key": "••••••"}

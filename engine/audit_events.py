@@ -1,0 +1,62 @@
+"""Every audit action FlowMate records, with what it means: the audit trail's vocabulary.
+
+Names are ``<area>.<verb>``; the area (before the dot) groups them on the Audit page. A service
+that records an action not listed here fails ``tests/engine/test_audit_coverage.py``, so the
+list stays the one place an auditor reads to learn what can appear in the trail.
+"""
+
+from __future__ import annotations
+
+EVENTS: dict[str, str] = {
+    # people and sign-in
+    "user.create": "a FlowMate account was created",
+    "auth.login": "someone signed in",
+    "auth.login_failed": "a sign-in failed (wrong password or unknown email)",
+    "auth.locked": "an account was locked after repeated failed sign-ins",
+    "auth.logout": "someone signed out",
+    "workspace.switch": "a signed-in user switched to this workspace",
+    # workspace and members
+    "workspace.create": "a workspace was created",
+    "workspace.update": "workspace settings changed",
+    "member.add": "someone was added to the workspace (or their role set)",
+    "member.role": "a member's role changed",
+    "member.remove": "someone was removed from the workspace",
+    "token.create": "an API token was created",
+    "token.revoke": "an API token was revoked",
+    # workflows and runs
+    "workflow.create": "a workflow was created",
+    "workflow.update": "a workflow's definition changed (compact diff of fields and steps)",
+    "workflow.enable": "a workflow was switched on",
+    "workflow.disable": "a workflow was switched off",
+    "workflow.delete": "a workflow and its runs were deleted",
+    "run.start": "someone started a run by hand",
+    "run.rerun": "someone re-ran a run",
+    "run.cancel": "someone cancelled a run",
+    # credentials
+    "connection.create": "a connection was created (lists which secret fields were set)",
+    "connection.update": "a connection changed (lists which secret fields changed)",
+    "connection.delete": "a connection was deleted",
+    "connection.test": "stored credentials were decrypted and used for a test call",
+    "keys.rotate": "secrets were re-encrypted under a new key (one row per affected workspace)",
+    # the audit trail itself
+    "audit.export": "the audit trail was exported",
+    "audit.stream_set": "audit streaming was configured",
+    "audit.stream_delete": "audit streaming was switched off",
+    "audit.pseudonymise": "rows naming a deleted person were rewritten to a pseudonym (chain re-hashed)",
+    # contacts and consent
+    "contact.create": "a contact was created",
+    "contact.update": "a contact's details changed",
+    "contact.delete": "a contact was deleted",
+    "contact.import": "contacts were imported from CSV",
+    "consent.set": "consent for a channel was granted or withdrawn",
+    "suppression.add": "an address or number was put on the suppression list",
+    "suppression.remove": "an address or number was taken off the suppression list",
+    "messaging.inbound_secret": "the inbound SMS (ClickSend) secret was created or replaced",
+}
+
+#: Areas for filters: the part before the dot, in first-seen order.
+AREAS: list[str] = list(dict.fromkeys(name.split(".", 1)[0] for name in EVENTS))
+
+
+def is_known(action: str) -> bool:
+    return action in EVENTS
