@@ -32,24 +32,35 @@ class ConnectionType(BaseModel):
     config_fields: tuple[str, ...] = ()
     secret_fields: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
+    #: Where the provider processes data (au, us, ... or unknown: the user states it in the
+    #: connection's ``data_location`` config field). Drives the cross-border notice.
+    data_location: str = "unknown"
 
 
 CONNECTION_TYPES: dict[str, ConnectionType] = {
     "http": ConnectionType(name="http", title="HTTP auth", config_fields=("auth_type", "username", "header_name",
-                           "base_url"), secret_fields=("token", "password", "header_value", "signing_secret"),
-                           required=("auth_type",)),
+                           "base_url", "data_location"), secret_fields=("token", "password", "header_value",
+                           "signing_secret"), required=("auth_type",)),
     "smtp": ConnectionType(name="smtp", title="SMTP server", config_fields=("host", "port", "security", "username",
-                           "from_email", "from_name", "verify_tls"), secret_fields=("password",),
+                           "from_email", "from_name", "verify_tls", "data_location"), secret_fields=("password",),
                            required=("host", "from_email")),
     "twilio": ConnectionType(name="twilio", title="Twilio SMS", config_fields=("account_sid", "from_number",
-                             "base_url"), secret_fields=("auth_token",), required=("account_sid", "auth_token")),
+                             "base_url"), secret_fields=("auth_token",), required=("account_sid", "auth_token"),
+                             data_location="us"),
     "clicksend": ConnectionType(name="clicksend", title="ClickSend SMS", config_fields=("username", "from_number",
-                                "base_url"), secret_fields=("api_key",), required=("username", "api_key")),
+                                "base_url"), secret_fields=("api_key",), required=("username", "api_key"),
+                                data_location="au"),
     "hubspot": ConnectionType(name="hubspot", title="HubSpot CRM", config_fields=("base_url",),
-                              secret_fields=("access_token",), required=("access_token",)),
+                              secret_fields=("access_token",), required=("access_token",),
+                              data_location="us"),
     "slack": ConnectionType(name="slack", title="Slack incoming webhook", config_fields=(),
-                            secret_fields=("webhook_url",), required=("webhook_url",)),
+                            secret_fields=("webhook_url",), required=("webhook_url",),
+                            data_location="us"),
 }
+
+
+#: Values a user may state for ``data_location`` (engine.services.residency.LOCATIONS).
+DATA_LOCATIONS = ("au", "nz", "sg", "us", "eu", "unknown")
 
 
 class ConnectionInput(BaseModel):
@@ -76,6 +87,8 @@ def _split(kind: ConnectionType, config: dict[str, Any], secret: dict[str, Secre
             fields[f"config.{key}"] = "required"
         if key in kind.secret_fields and not clear.get(key):
             fields[f"secret.{key}"] = "required"
+    if config.get("data_location") not in (None, "", *DATA_LOCATIONS):
+        fields["config.data_location"] = f"must be one of {', '.join(DATA_LOCATIONS)}"
     if fields:
         raise ValidationFailed("the connection is invalid", fields)
     return config, clear
