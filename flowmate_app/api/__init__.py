@@ -23,6 +23,7 @@ def build_api() -> Any:
         audit,
         connections,
         errors,
+        exports,
         health,
         hooks,
         metrics,
@@ -54,6 +55,7 @@ def build_api() -> Any:
     errors.install(api)
     for module in (workflows, runs, templates, connections, audit, usage, tokens, hooks, health, metrics):
         api.include_router(module.router)
+    api.include_router(exports.router)  # data governance: exports, erasure, retention, residency
 
     api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404
     api.add_middleware(
