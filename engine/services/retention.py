@@ -63,20 +63,30 @@ def prune_workspace(ws: Workspace, now: datetime | None = None) -> dict[str, int
 
 
 def shrink_sqlite() -> int:
-    """Give SQLite's free pages back to the file system, a few MB per step; returns pages freed."""
+    """Give SQLite's free pages back to the file system, a few MB per step; returns pages freed.
+
+    ``PRAGMA incremental_vacuum`` frees one page per step of its statement, so it runs through
+    ``executescript`` (which steps it to the end); each call is its own short write transaction.
+    """
     engine = get_engine()
     if engine.dialect.name != "sqlite":
         return 0
-    freed = 0
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        if conn.execute(text("PRAGMA auto_vacuum")).scalar() != 2:
+    raw = engine.raw_connection()
+    try:
+        db = raw.driver_connection
+        if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
             return 0
-        while (free := conn.execute(text("PRAGMA freelist_count")).scalar() or 0) > 0:
-            conn.execute(text(f"PRAGMA incremental_vacuum({VACUUM_PAGES})"))
-            freed += min(free, VACUUM_PAGES)
-        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-    return freed
+        start = free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        while free > 0:
+            db.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
+            now_free = db.execute("PRAGMA freelist_count").fetchone()[0]
+            if now_free >= free:  # another connection holds pages: try again next pass
+                break
+            free = now_free
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return start - free
+    finally:
+        raw.close()
 
 
 def run_retention_duty(now: datetime | None = None) -> dict[str, Any]:
