@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, func, select
 from sqlmodel import Session
 
 from engine.config import get_settings

@@ -111,8 +111,9 @@ def test_the_duty_is_hooked_into_the_maintenance_loop(sqlite_db: str, workspace:
     get_settings.cache_clear()
     wf = make_workflow(Actor.system(workspace["id"]))
     insert_runs(workspace["id"], wf, 10, finished_at=utcnow() - timedelta(days=31))
-    from engine.maintenance import start_background_threads, stop_background_threads
     from support import wait_for
+
+    from engine.maintenance import start_background_threads, stop_background_threads
 
     start_background_threads()
     try:
