@@ -12,6 +12,7 @@ import reflex as rx
 from flowmate_app.features.builder.draft import AUTH_LABELS
 from flowmate_app.features.builder.state import BuilderState as S
 from flowmate_app.features.builder.views import FieldView, RunStepView, StepView
+from flowmate_app.features.data.cross_border import cross_border_notice
 
 MONO = "var(--code-font-family)"
 
@@ -408,6 +409,7 @@ def step_card(step: StepView) -> rx.Component:
                     spacing="2",
                 ),
                 field_error(step.general_error),
+                cross_border_notice(step),
                 rx.grid(
                     rx.vstack(
                         label("Step key", "key-" + step.uid, True),
