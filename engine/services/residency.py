@@ -208,7 +208,8 @@ def _provider_name(conn: Connection) -> str:
     from engine.services.connections import CONNECTION_TYPES
 
     kind = CONNECTION_TYPES.get(conn.type)
-    return f"{kind.title if kind else conn.type} ({conn.name})"
+    title = kind.title if kind else conn.type
+    return title if conn.name.strip().lower() == title.lower() else f"{title} ({conn.name})"
 
 
 def _step_connections(config: dict[str, Any]) -> list[str]:

@@ -46,8 +46,8 @@ def export_row(e: rx.Var) -> rx.Component:
         rx.cond(
             e["url"] != "",
             rx.vstack(
-                rx.link(rx.button(rx.icon("download", size=14), "Download", size="2", variant="soft"),
-                        href=e["url"], is_external=False, download=True, class_name="export-download"),
+                rx.button(rx.icon("download", size=14), "Download", size="2", variant="soft",
+                          on_click=rx.download(url=e["url"]), class_name="export-download"),
                 rx.text(e["size"] + " · link valid until " + e["expires"], size="1", color=rx.color("gray", 10)),
                 align="end",
                 spacing="1",
@@ -180,7 +180,8 @@ def erasure_card() -> rx.Component:
         rx.cond(
             c.contains("runs"),
             rx.flex(
-                rx.text("Found in ", rx.text.strong(c["runs"]), " runs (", c["values"], " values).", size="2",
+                rx.text("Found in ", rx.text.strong(c["runs"]), rx.cond(c["runs"] == "1", " run (", " runs ("),
+                        c["values"], rx.cond(c["values"] == "1", " value).", " values)."), size="2",
                         id="subject-count"),
                 rx.cond(c["runs"] != "0",
                         rx.button(rx.icon("eraser", size=14), "Erase", color_scheme="red",

@@ -201,7 +201,8 @@ class DataState(AuthState):
             return rx.toast.error(error_text(exc))
         self.subject, self.subject_count = "", {}
         return [rx.set_value("subject", ""),
-                rx.toast.success(f"Erased {done['values']} values in {done['runs']} runs")]
+                rx.toast.success(f"Erased {done['values']} value{'s' if done['values'] != 1 else ''} in "
+                                 f"{done['runs']} run{'s' if done['runs'] != 1 else ''}")]
 
     # ---------------------------------------------------------------- deletion
 
