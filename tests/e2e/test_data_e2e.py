@@ -12,6 +12,7 @@ import io
 import re
 import uuid
 import zipfile
+from pathlib import Path
 
 import pytest
 from browser_helpers import screenshot, sign_up
@@ -71,7 +72,7 @@ def test_cross_border_notice_and_the_data_page(page: Page, app_server) -> None:
     expect(download_button).to_be_visible(timeout=30_000)
     with page.expect_download() as info:
         download_button.click()
-    data = open(info.value.path(), "rb").read()
+    data = Path(info.value.path()).read_bytes()
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert "manifest.json" in zf.namelist() and "runs.jsonl" in zf.namelist()
         everything = b"".join(zf.read(n) for n in zf.namelist())
