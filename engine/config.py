@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     retention_batch_rows: int = Field(1000, ge=10, le=1000, description="Most rows one retention "
                                       "transaction deletes (keeps locks short while intake goes on).")
     export_poll_seconds: float = Field(2.0, gt=0)
+    retention_pause_seconds: float = Field(0.05, ge=0, le=10, description="Pause between retention batches, "
+                                           "so intake writes get the database between them (SQLite has one writer).")
 
     @field_validator("outbound_allow", mode="before")
     @classmethod

@@ -43,7 +43,7 @@ def delete_runs_in_batches(engine: Engine, run_where: Any, batch: int, pause_s: 
             run_ids = [r[0] for r in conn.execute(select(runs_t.c.id).where(run_where).limit(run_slice))]
         if not run_ids:
             return counts
-        counts["step_runs"] += delete_in_batches(engine, steps_t, steps_t.c.run_id.in_(run_ids), batch)
+        counts["step_runs"] += delete_in_batches(engine, steps_t, steps_t.c.run_id.in_(run_ids), batch, pause_s)
         with engine.begin() as conn:
             counts["runs"] += conn.execute(delete(runs_t).where(runs_t.c.id.in_(run_ids))).rowcount or 0
         if pause_s:

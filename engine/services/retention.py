@@ -55,10 +55,11 @@ def cutoffs(ws: Workspace, now: datetime | None = None) -> tuple[datetime, datet
 def prune_workspace(ws: Workspace, now: datetime | None = None) -> dict[str, int]:
     """Delete the workspace's expired runs and audit rows in bounded batches."""
     engine = get_engine()
-    batch = get_settings().retention_batch_rows
+    settings = get_settings()
+    batch, pause = settings.retention_batch_rows, settings.retention_pause_seconds
     run_cutoff, audit_cutoff = cutoffs(ws, now)
-    counts = delete_runs_in_batches(engine, _run_cutoff_where(ws.id, run_cutoff), batch)
-    counts["audit_rows"] = delete_in_batches(engine, audit_t, _audit_cutoff_where(ws.id, audit_cutoff), batch)
+    counts = delete_runs_in_batches(engine, _run_cutoff_where(ws.id, run_cutoff), batch, pause)
+    counts["audit_rows"] = delete_in_batches(engine, audit_t, _audit_cutoff_where(ws.id, audit_cutoff), batch, pause)
     return counts
 
 

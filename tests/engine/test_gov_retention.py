@@ -24,8 +24,14 @@ def _sqlite_bytes(url: str) -> int:
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
-def test_20000_old_runs_are_pruned_in_batches_while_webhooks_answer(any_db: str, workspace: dict) -> None:
+def test_20000_old_runs_are_pruned_in_batches_while_webhooks_answer(any_db: str, workspace: dict,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
+
+    from engine.config import get_settings
+
+    monkeypatch.setenv("FLOWMATE_RETENTION_PAUSE_SECONDS", "0.005")
+    get_settings.cache_clear()
 
     from flowmate_app.api import build_api
 
