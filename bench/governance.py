@@ -209,6 +209,7 @@ def bench_export(args: argparse.Namespace) -> None:
             "web_rss_idle_mb": round(idle, 1), "web_rss_peak_during_export_mb": round(peak, 1),
             "export_seconds": round(elapsed, 1), "archive_mb": round(status["size_bytes"] / 2**20, 1),
             "rows_per_second": round(status["progress"]["total"] / elapsed),
+            "load_average_1m_at_end": round(os.getloadavg()[0], 1),
             "process": "reflex run --env prod --backend-only (Granian, 1 worker, embedded queue: the export "
                        "runs in the web process)"}, indent=2))
     finally:
@@ -264,15 +265,16 @@ def bench_retention(args: argparse.Namespace) -> None:
         _load(dep.port, hooks, args.rate, 3, warm, [])
         base: list[float] = []
         base_err: list[int] = []
-        _load(dep.port, hooks, args.rate, args.seconds, base, base_err)
+        _load(dep.port, hooks, args.rate, args.seconds, base, base_err)  # the same load, no purge
         during: list[float] = []
         during_err: list[int] = []
         pruner_out: dict = {}
 
         def prune() -> None:
             t0 = time.perf_counter()
+            # Its own session, as a service or cron job would run it (see engine/priority.py).
             res = subprocess.run([sys.executable, "-m", "engine.cli", "retention", "run"], cwd=ROOT, env=dep.env,
-                                 capture_output=True, text=True)
+                                 capture_output=True, text=True, start_new_session=True)
             pruner_out.update(json.loads(res.stdout or "{}"), seconds=round(time.perf_counter() - t0, 1))
 
         pruner = threading.Thread(target=prune)
@@ -285,7 +287,8 @@ def bench_retention(args: argparse.Namespace) -> None:
         pruner.join()
         print(json.dumps({
             "benchmark": "retention", "database": "postgresql" if args.pg else "sqlite", "old_runs": args.runs,
-            "rate_per_second": args.rate, "prune": pruner_out, "load_seconds_during_prune": round(
+            "rate_per_second": args.rate, "prune": pruner_out,
+            "load_average_1m_at_end": round(os.getloadavg()[0], 1), "load_seconds_during_prune": round(
                 time.perf_counter() - t0, 1),
             "before": {"requests": len(base), "p50_ms": _pct(base, 0.5), "p99_ms": _pct(base, 0.99),
                        "non_202": len(base_err)},

@@ -384,9 +384,12 @@ def cmd_users_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_retention_run(_args: argparse.Namespace) -> int:
+    from engine.config import get_settings
+    from engine.priority import lower_cpu_priority
     from engine.services.retention import run_retention_duty
 
-    _print(run_retention_duty())
+    lower_cpu_priority(get_settings().worker_nice)  # a background purge: intake keeps the CPU
+    _print(run_retention_duty(force=True))
     return 0
 
 

@@ -11,6 +11,7 @@ Unfinished runs (queued, running, waiting) are never pruned, however old.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,11 +53,16 @@ def cutoffs(ws: Workspace, now: datetime | None = None) -> tuple[datetime, datet
             now - timedelta(days=max(MIN_AUDIT_DAYS, ws.audit_retention_days or 365)))
 
 
+SQLITE_BATCH_ROWS = 200  # SQLite has one writer: shorter transactions let intake in sooner
+
+
 def prune_workspace(ws: Workspace, now: datetime | None = None) -> dict[str, int]:
     """Delete the workspace's expired runs and audit rows in bounded batches."""
     engine = get_engine()
     settings = get_settings()
     batch, pause = settings.retention_batch_rows, settings.retention_pause_seconds
+    if engine.dialect.name == "sqlite":
+        batch = min(batch, SQLITE_BATCH_ROWS)
     run_cutoff, audit_cutoff = cutoffs(ws, now)
     counts = delete_runs_in_batches(engine, _run_cutoff_where(ws.id, run_cutoff), batch, pause)
     counts["audit_rows"] = delete_in_batches(engine, audit_t, _audit_cutoff_where(ws.id, audit_cutoff), batch, pause)
@@ -90,9 +96,58 @@ def shrink_sqlite() -> int:
         raw.close()
 
 
-def run_retention_duty(now: datetime | None = None) -> dict[str, Any]:
-    """Maintenance entry point: prune every workspace, shrink SQLite, record when it ran."""
+def _lower_thread_priority() -> None:
+    """Run the purge "nice", like workers: intake keeps the CPU when both want it.
+
+    On Linux a nice value can be set per thread (by its native id); the maintenance loop gives
+    this duty its own thread, so nothing else is slowed. Elsewhere this does nothing.
+    """
+    import os
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        return  # a command (flowmate retention run) lowers its whole process instead
+    with contextlib.suppress(OSError, AttributeError):
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        target = max(current, min(19, get_settings().worker_nice or 10))
+        if target > current:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
+
+
+def _claim(started: datetime) -> bool:
+    """Take this interval's pass: every worker and scheduler process runs the maintenance loop,
+    but only the first to claim an interval prunes (a conditional UPDATE, like claiming a run)."""
+    from sqlalchemy import or_, update
+    from sqlalchemy.exc import IntegrityError
+
+    table = DutyRun.__table__
+    due = started - timedelta(seconds=get_settings().retention_interval_seconds * 0.9)
+    with get_engine().begin() as conn:
+        won = conn.execute(update(table).where(table.c.name == DUTY, or_(
+            table.c.last_started_at.is_(None), table.c.last_started_at < due)).values(last_started_at=started)).rowcount
+        if won:
+            return True
+        if conn.execute(select(table.c.name).where(table.c.name == DUTY)).first() is not None:
+            return False
+    try:
+        with get_engine().begin() as conn:
+            conn.execute(table.insert().values(name=DUTY, last_started_at=started, details={}))
+        return True
+    except IntegrityError:  # another process inserted it first
+        return False
+
+
+def run_retention_duty(now: datetime | None = None, force: bool = False) -> dict[str, Any]:
+    """Maintenance entry point: prune every workspace, shrink SQLite, record when it ran.
+
+    Skipped (``{"skipped": True}``) when another process already ran this interval's pass,
+    unless ``force`` (``flowmate retention run``).
+    """
     started = utcnow()
+    if not _claim(started) and not force:
+        return {"skipped": True}
+    _lower_thread_priority()
     _record(started=started)
     totals = {"runs": 0, "step_runs": 0, "audit_rows": 0, "workspaces": 0}
     with Session(get_engine()) as session:

@@ -107,6 +107,9 @@ def test_audit_rows_have_their_own_retention_with_a_90_day_floor(sqlite_db: str,
     with session_scope() as session:
         assert session.get(Workspace, workspace["id"]).audit_retention_days == 90
     assert count_rows(AuditLog, AuditLog.action == "x.y") == 1
+    # Every process runs the loop; only one pass per interval prunes (the CLI forces one).
+    assert retention.run_retention_duty() == {"skipped": True}
+    assert retention.run_retention_duty(force=True)["workspaces"] == 1
 
 
 def test_the_duty_is_hooked_into_the_maintenance_loop(sqlite_db: str, workspace: dict,
