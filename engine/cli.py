@@ -17,6 +17,7 @@ from typing import Any
 from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, QuotaExceeded, ValidationFailed
 from engine.registry import RegistryError, load_all
 from engine.states import RunStatus
+from engine.services.residency import EXIT_REGION_MISMATCH, RegionMismatch
 
 EXIT_BAD_INPUT = 2
 
@@ -311,6 +312,115 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         chains = verify_all(session, args.workspace)
     _print({"ok": all(c["ok"] for c in chains), "chains": chains})
     return 0 if all(c["ok"] for c in chains) else 1
+# -- data governance ----------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Build an export now (in this process) and copy the ZIP to --out."""
+    from engine.db import session_scope
+    from engine.services import exports
+    from engine.services.accounts import get_workspace_by_slug, memberships_of, normalise_email
+    from engine.services.actor import Actor
+    from engine.storage import export_storage
+
+    out = Path(args.out)
+    if out.exists() and out.is_dir():
+        raise ValidationFailed(f"--out {args.out} is a directory", {"out": "give a file name"})
+    with session_scope() as session:
+        if args.workspace:
+            ws = get_workspace_by_slug(session, args.workspace)
+            job = exports.create_export(session, Actor.system(ws.id), "workspace")
+        else:
+            from sqlmodel import select
+
+            from engine.models import Role, User
+
+            user = session.exec(select(User).where(User.email == normalise_email(args.user))).first()
+            if user is None:
+                raise NotFound(f"no user with email {args.user}")
+            first = memberships_of(session, user.id)
+            actor = Actor(workspace_id=first[0][0].id if first else "", role=Role.viewer, label="cli",
+                          user_id=user.id)
+            job = exports.create_export(session, actor, "user")
+        export_id = job.id
+    if exports.claim_next_id(export_id):
+        manifest = exports.build_export(export_id)
+    else:
+        raise FlowMateError("the export was claimed by another process; see flowmate exports")
+    with session_scope() as session:
+        from engine.models import ExportJob
+
+        job = session.get(ExportJob, export_id)
+        key, public = job.storage_key, exports.export_public(job)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as fh:
+        for chunk in export_storage().open_chunks(key):
+            fh.write(chunk)
+    _print({"export": public, "out": str(out), "counts": manifest["counts"]})
+    return 0
+
+
+def cmd_residency_report(_args: argparse.Namespace) -> int:
+    from engine.db import get_engine
+    from engine.services.residency import report
+
+    _print(report(get_engine()))
+    return 0
+
+
+def _cli_actor(slug: str) -> Any:
+    from engine.db import session_scope
+    from engine.services.accounts import get_workspace_by_slug
+    from engine.services.actor import Actor
+
+    with session_scope() as session:
+        return Actor.system(get_workspace_by_slug(session, slug).id)
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    from engine.services.erasure import erase_subject, find_subject
+
+    actor = _cli_actor(args.workspace)
+    if not args.yes:
+        _print({"dry_run": True, **find_subject(actor, args.subject),
+                "note": "nothing changed; add --yes to erase"})
+        return 0
+    _print(erase_subject(actor, args.subject))
+    return 0
+
+
+def cmd_workspaces_delete(args: argparse.Namespace) -> int:
+    from engine.services.deletion import delete_workspace
+
+    _print({"deleted": args.slug, "counts": delete_workspace(_cli_actor(args.slug), args.confirm)})
+    return 0
+
+
+def cmd_users_delete(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from engine.db import session_scope
+    from engine.models import User
+    from engine.services.accounts import normalise_email
+    from engine.services.deletion import delete_account
+
+    with session_scope() as session:
+        user = session.exec(select(User).where(User.email == normalise_email(args.email))).first()
+        if user is None:
+            raise NotFound(f"no user with email {args.email}")
+        out = delete_account(session, user.id, args.password)
+    _print(out)
+    return 0
+
+
+def cmd_retention_run(_args: argparse.Namespace) -> int:
+    from engine.config import get_settings
+    from engine.priority import lower_cpu_priority
+    from engine.services.retention import run_retention_duty
+
+    lower_cpu_priority(get_settings().worker_nice)  # a background purge: intake keeps the CPU
+    _print(run_retention_duty(force=True))
+    return 0
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -442,8 +552,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = audit.add_parser("verify", help="check the audit hash chains; names the first broken row")
     p.add_argument("--workspace", help="only this workspace (slug)")
     p.set_defaults(func=cmd_audit_verify)
+    p = sub.add_parser("export", help="export a workspace or a user's own data to a ZIP")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--workspace", metavar="SLUG")
+    who.add_argument("--user", metavar="EMAIL")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.set_defaults(func=cmd_export)
+
+    res = sub.add_parser("residency", help="data residency").add_subparsers(dest="res_command", required=True)
+    res.add_parser("report", help="where every store lives, as JSON").set_defaults(func=cmd_residency_report)
+
+    p = sub.add_parser("erase", help="erase an email address or phone number from a workspace's run data")
+    p.add_argument("subject", help="an email address or a phone number (any format)")
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--yes", action="store_true", help="really erase (without it: count only)")
+    p.set_defaults(func=cmd_erase)
+
+    p = ws.add_parser("delete", help="delete a workspace and everything it owns")
+    p.add_argument("slug")
+    p.add_argument("--confirm", required=True, metavar="NAME", help="the workspace's name, to confirm")
+    p.set_defaults(func=cmd_workspaces_delete)
+
+    p = users.add_parser("delete", help="delete a user's account (not while they are a sole owner)")
+    p.add_argument("email")
+    p.add_argument("--password", required=True)
+    p.set_defaults(func=cmd_users_delete)
+
+    ret = sub.add_parser("retention", help="run history retention").add_subparsers(dest="ret_command",
+                                                                                    required=True)
+    ret.add_parser("run", help="prune expired runs and audit rows now").set_defaults(func=cmd_retention_run)
 
     return parser
+
+
+#: Commands that do not start as a normal process: `db upgrade` checks the region itself and
+#: `residency report` must still print where things are when the regions do not match.
+_REGION_EXEMPT = {cmd_db_upgrade, cmd_residency_report}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -452,6 +596,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging()
+    if args.func not in _REGION_EXEMPT:
+        from engine.services.residency import enforce
+
+        enforce(args.command)  # exits non-zero naming both regions on a mismatch
     try:
         load_all()  # a plugin that reuses a name fails start-up here, naming both packages
     except RegistryError as exc:
@@ -466,6 +614,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("conflict", str(exc), exit_code=EXIT_BAD_INPUT)
     except Forbidden as exc:
         return _fail("forbidden", str(exc), exit_code=EXIT_BAD_INPUT)
+    except RegionMismatch as exc:
+        sys.stderr.write(f"flowmate {args.command}: {exc}\n")
+        return EXIT_REGION_MISMATCH
     except QuotaExceeded as exc:
         return _fail("quota_exceeded", str(exc))
     except FlowMateError as exc:

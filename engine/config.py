@@ -15,6 +15,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET_KEY = "flowmate-development-secret-key-do-not-use-in-production"
 
+#: FLOWMATE_DATA_REGION values: (jurisdiction of workspace data, matching S3/AWS region or None).
+#: ``local`` is a developer's machine: it serves every jurisdiction and any storage.
+DEPLOYMENT_REGIONS: dict[str, tuple[str | None, str | None]] = {
+    "local": (None, None),
+    "au-syd": ("au", "ap-southeast-2"), "au-mel": ("au", "ap-southeast-4"),
+    "au-bne": ("au", None), "au-per": ("au", None), "au-adl": ("au", None), "au-cbr": ("au", None),
+    "nz-akl": ("nz", "ap-southeast-6"), "sg-sin": ("sg", "ap-southeast-1"),
+    "us-east": ("us", "us-east-1"), "us-west": ("us", "us-west-2"),
+    "eu-west": ("eu", "eu-west-1"), "eu-central": ("eu", "eu-central-1"),
+}
+
 
 class Settings(BaseSettings):
     """Every FLOWMATE_* variable, with defaults that make `make run` work alone."""
@@ -126,6 +137,23 @@ class Settings(BaseSettings):
     audit_stream_interval_seconds: float = Field(2.0, gt=0, description="How often new audit rows are streamed.")
     audit_stream_max_backoff_seconds: float = Field(300.0, gt=0, description="Longest wait between retries "
                                                     "when the stream's receiver is down.")
+    # Data governance: residency, exports, retention
+    data_region: str = Field("local", description="Where this deployment keeps data (au-syd, au-mel, ...; "
+                             "local = a development machine). Recorded in the database at first migration.")
+    export_storage: Literal["local", "s3"] = "local"
+    export_dir: str = "./exports"
+    export_link_hours: float = Field(24.0, gt=0, le=24 * 30)
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    retention_interval_seconds: float = Field(3600.0, gt=0)
+    retention_batch_rows: int = Field(1000, ge=10, le=1000, description="Most rows one retention "
+                                      "transaction deletes (keeps locks short while intake goes on).")
+    export_poll_seconds: float = Field(2.0, gt=0)
+    retention_pause_seconds: float = Field(0.05, ge=0, le=10, description="Pause between retention batches, "
+                                           "so intake writes get the database between them (SQLite has one writer).")
 
     @field_validator("outbound_allow", mode="before")
     @classmethod
@@ -148,6 +176,15 @@ class Settings(BaseSettings):
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @field_validator("data_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in DEPLOYMENT_REGIONS:
+            raise ValueError(f"FLOWMATE_DATA_REGION {value!r} is not a known region; use one of "
+                             f"{', '.join(DEPLOYMENT_REGIONS)}")
         return value
 
     @model_validator(mode="after")

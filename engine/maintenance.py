@@ -96,6 +96,11 @@ def start_background_threads(scheduler: bool = False) -> None:
 
     specs = [("heartbeat", settings.heartbeat_seconds, heartbeat), ("usage", 1.0, flush_usage),
              ("sweeper", settings.sweep_interval_seconds, sweep_once)]
+    from engine.services.exports import run_export_duty
+    from engine.services.retention import run_retention_duty
+
+    specs += [("exports", settings.export_poll_seconds, run_export_duty),
+              ("retention", settings.retention_interval_seconds, run_retention_duty)]
     if scheduler:
         from engine.scheduler import tick
 

@@ -69,6 +69,7 @@ class Workspace(SQLModel, table=True):
     timezone: str = Field(default="Australia/Sydney", max_length=64)
     data_region: str = Field(default="au", max_length=32)
     retention_days: int = 30
+    audit_retention_days: int = 365
     monthly_run_quota: int | None = None
     created_at: datetime = _created()
 
@@ -131,6 +132,7 @@ class Run(SQLModel, table=True):
         Index("ix_run_workflow_created", "workflow_id", "created_at"),
         Index("ix_run_status_lease", "status", "lease_expires_at"),
         Index("ix_run_status_next", "status", "next_attempt_at"),
+        Index("ix_run_ws_finished", "workspace_id", "finished_at"),
         UniqueConstraint("workflow_id", "idempotency_key", name="uq_run_idempotency"),
     )
 
@@ -343,3 +345,53 @@ class MessagingSettings(SQLModel, table=True):
     workspace_id: str = Field(foreign_key="workspace.id", primary_key=True, max_length=32)
     clicksend_secret_hash: str | None = Field(default=None, unique=True, max_length=64)
     updated_at: datetime = _created()
+# --- data governance (exports, residency, background duties) --------------------------------
+
+
+class ExportJob(SQLModel, table=True):
+    """One requested export ZIP: built in the background, downloadable by its requester for 24 h.
+
+    ``scope`` is ``workspace`` (everything the workspace owns) or ``user`` (the requester's own
+    data). The file lives in export storage under ``storage_key``; ``storage_region`` is where
+    that storage keeps it (the bucket's region for S3, the deployment region for a local folder).
+    """
+
+    __table_args__ = (Index("ix_exportjob_status", "status", "lease_expires_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(index=True, max_length=32)
+    scope: str = Field(max_length=16)
+    requested_by: str = Field(max_length=200)
+    requested_by_user_id: str | None = Field(default=None, max_length=32)
+    requested_by_token_id: str | None = Field(default=None, max_length=32)
+    status: str = Field(default="queued", max_length=16)
+    progress_done: int = 0
+    progress_total: int = 0
+    storage: str = Field(default="local", max_length=16)
+    storage_key: str | None = Field(default=None, max_length=400)
+    storage_region: str | None = Field(default=None, max_length=64)
+    size_bytes: int | None = None
+    sha256: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    lease_expires_at: datetime | None = _ts()
+    created_at: datetime = _created()
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+    expires_at: datetime | None = _ts()
+
+
+class DeploymentFact(SQLModel, table=True):
+    """Facts recorded once about the database itself, e.g. the data region it was created for."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=200)
+    created_at: datetime = _created()
+
+
+class DutyRun(SQLModel, table=True):
+    """When a background duty (retention, export expiry) last ran and what it did."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    last_started_at: datetime | None = _ts()
+    last_finished_at: datetime | None = _ts()
+    details: dict = _json()

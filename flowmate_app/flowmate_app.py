@@ -19,6 +19,9 @@ from flowmate_app.features.contacts.page import contacts_page
 from flowmate_app.features.contacts.state import ContactsState
 from flowmate_app.features.dashboard.page import dashboard_page
 from flowmate_app.features.dashboard.state import DashboardState
+from flowmate_app.features.data.cross_border import CrossBorderState
+from flowmate_app.features.data.page import data_page
+from flowmate_app.features.data.state import DataState
 from flowmate_app.features.gallery.page import gallery_page
 from flowmate_app.features.gallery.state import GalleryState
 from flowmate_app.features.runs.page import run_detail_page, runs_page
@@ -54,7 +57,7 @@ app.add_page(dashboard_page, route="/", title="Dashboard · FlowMate",
 app.add_page(workflows_page, route="/workflows", title="Workflows · FlowMate",
              on_load=[AuthState.require_login, WorkflowsState.load])
 app.add_page(builder_page, route="/workflows/[id]", title="Workflow builder · FlowMate",
-             on_load=[AuthState.require_login, BuilderState.load])
+             on_load=[AuthState.require_login, BuilderState.load, CrossBorderState.load])
 app.add_page(gallery_page, route="/templates", title="Templates · FlowMate",
              on_load=[AuthState.require_login, GalleryState.load])
 app.add_page(runs_page, route="/runs", title="Runs · FlowMate", on_load=[AuthState.require_login, RunsState.load])
@@ -70,6 +73,8 @@ app.add_page(settings_page, route="/settings", title="Settings · FlowMate",
              on_load=[AuthState.require_login, SettingsState.load])
 app.add_page(members_page, route="/members", title="Members · FlowMate",
              on_load=[AuthState.require_login, MembersState.load])
+app.add_page(data_page, route="/settings/data", title="Data · FlowMate",
+             on_load=[AuthState.require_login, DataState.load])
 
 # Navigation entries whose feature has not landed yet; each feature deletes its line here and
 # registers its own page instead.

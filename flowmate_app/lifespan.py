@@ -31,6 +31,9 @@ async def on_startup(app: Any) -> None:
     configure_logging()
     settings = get_settings()
     log.info("backend.starting", env=settings.env, embedded_queue=settings.embedded_queue)
+    from engine.services.residency import enforce
+
+    enforce("web")  # a database recorded for another data region: refuse to serve
     # Everything imported so far (Reflex, the compiled app, SQLAlchemy metadata) lives for the
     # whole process: move it out of the garbage collector's sight, so full collections triggered
     # by request traffic stay short instead of scanning the whole app on every pass.

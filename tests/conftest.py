@@ -22,6 +22,7 @@ REDIS_TEST_URL = os.environ.get("FLOWMATE_TEST_REDIS_URL", "redis://127.0.0.1:63
 os.environ.setdefault("FLOWMATE_ENV", "test")
 os.environ.setdefault("FLOWMATE_OUTBOUND_ALLOW", "127.0.0.0/8")
 os.environ.setdefault("FLOWMATE_LOG_FORMAT", "json")
+os.environ.setdefault("FLOWMATE_EXPORT_DIR", os.path.join(__import__("tempfile").mkdtemp(prefix="flowmate-exports-")))
 
 
 def unavailable(reason: str) -> None:

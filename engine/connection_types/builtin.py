@@ -1,5 +1,9 @@
 """The connection types FlowMate ships with: HTTP auth, SMTP, Twilio, ClickSend, HubSpot, Slack.
 
+``data_location`` says where the provider processes what is sent through it (Australian
+Privacy Principle 8: the builder shows a cross-border notice for an AU workspace); for HTTP and
+SMTP it is unknown, and the user states it in the connection's ``data_location`` field.
+
 Each class only declares fields; the services (engine.services.connections) validate, encrypt
 and check them. A plugin adds its own the same way, through the ``flowmate.connections`` entry
 point group.
@@ -14,7 +18,7 @@ from engine.registry import ConnectionType, connection_type
 class HttpAuth(ConnectionType):
     name = "http"
     title = "HTTP auth"
-    config_fields = ("auth_type", "username", "header_name", "base_url")
+    config_fields = ("auth_type", "username", "header_name", "base_url", "data_location")
     secret_fields = ("token", "password", "header_value", "signing_secret")
     required = ("auth_type",)
 
@@ -23,7 +27,8 @@ class HttpAuth(ConnectionType):
 class SmtpServer(ConnectionType):
     name = "smtp"
     title = "SMTP server"
-    config_fields = ("host", "port", "security", "username", "from_email", "from_name", "verify_tls")
+    config_fields = ("host", "port", "security", "username", "from_email", "from_name", "verify_tls",
+                     "data_location")
     secret_fields = ("password",)
     required = ("host", "from_email")
 
@@ -35,6 +40,7 @@ class TwilioSms(ConnectionType):
     config_fields = ("account_sid", "from_number", "base_url")
     secret_fields = ("auth_token",)
     required = ("account_sid", "auth_token")
+    data_location = "us"
 
 
 @connection_type
@@ -44,6 +50,7 @@ class ClickSendSms(ConnectionType):
     config_fields = ("username", "from_number", "base_url")
     secret_fields = ("api_key",)
     required = ("username", "api_key")
+    data_location = "au"
 
 
 @connection_type
@@ -53,6 +60,7 @@ class HubSpotCrm(ConnectionType):
     config_fields = ("base_url",)
     secret_fields = ("access_token",)
     required = ("access_token",)
+    data_location = "us"
 
 
 @connection_type
@@ -61,3 +69,4 @@ class SlackWebhook(ConnectionType):
     title = "Slack incoming webhook"
     secret_fields = ("webhook_url",)
     required = ("webhook_url",)
+    data_location = "us"

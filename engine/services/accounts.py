@@ -75,7 +75,8 @@ def normalise_email(email: str) -> str:
         raise ValidationFailed("invalid email address", {"email": str(exc)}) from None
 
 
-def create_workspace(session: Session, name: str, slug: str | None = None, actor_label: str = "cli") -> Workspace:
+def create_workspace(session: Session, name: str, slug: str | None = None, actor_label: str = "cli",
+                     data_region: str | None = None) -> Workspace:
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ValidationFailed("invalid workspace name", {"name": "must be 1-200 characters"})
@@ -86,7 +87,10 @@ def create_workspace(session: Session, name: str, slug: str | None = None, actor
     while session.exec(select(Workspace.id).where(Workspace.slug == slug)).first():
         n += 1
         slug = f"{base}-{n}"
-    ws = Workspace(name=name, slug=slug)
+    from engine.services.residency import check_workspace_region, default_workspace_region
+
+    region = check_workspace_region(data_region or default_workspace_region())  # only regions we serve
+    ws = Workspace(name=name, slug=slug, data_region=region)
     session.add(ws)
     session.flush()
     audit.record(session, Actor.system(ws.id, actor_label), "workspace.create", "workspace", ws.id, {"name": name})

@@ -44,6 +44,10 @@ class _ConnectionTypes(Mapping[str, type[ConnectionType]]):
 CONNECTION_TYPES: Mapping[str, type[ConnectionType]] = _ConnectionTypes()
 
 
+#: Values a user may state for ``data_location`` (engine.services.residency.LOCATIONS).
+DATA_LOCATIONS = ("au", "nz", "sg", "us", "eu", "unknown")
+
+
 class ConnectionInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -68,6 +72,8 @@ def _split(kind: type[ConnectionType], config: dict[str, Any], secret: dict[str,
             fields[f"config.{key}"] = "required"
         if key in kind.secret_fields and not clear.get(key):
             fields[f"secret.{key}"] = "required"
+    if config.get("data_location") not in (None, "", *DATA_LOCATIONS):
+        fields["config.data_location"] = f"must be one of {', '.join(DATA_LOCATIONS)}"
     if fields:
         raise ValidationFailed("the connection is invalid", fields)
     return config, clear

@@ -19,6 +19,7 @@ from engine.models import Membership, Role, User, Workspace
 from engine.services import audit
 from engine.services.accounts import add_member, normalise_email
 from engine.services.actor import Actor
+from engine.services.residency import served_workspace_regions
 
 DATA_REGIONS: dict[str, str] = {
     "au": "Australia",
@@ -69,6 +70,8 @@ def update_settings(session: Session, actor: Actor, changes: dict[str, Any]) -> 
         region = str(changes["data_region"] or "")
         if region not in DATA_REGIONS:
             fields["data_region"] = f"must be one of {', '.join(DATA_REGIONS)}"
+        elif region not in served_workspace_regions():
+            fields["data_region"] = f"this deployment keeps data in {', '.join(served_workspace_regions())} only"
         clean["data_region"] = region
     if "retention_days" in changes:
         try:

@@ -23,6 +23,7 @@ def build_api() -> Any:
         audit,
         connections,
         errors,
+        exports,
         health,
         hooks,
         metrics,
@@ -64,6 +65,7 @@ def build_api() -> Any:
 
     for module in (inbound_sms, unsubscribe):  # no login: verified by signature, secret or link token
         api.include_router(module.router)
+    api.include_router(exports.router)  # data governance: exports, erasure, retention, residency
 
     api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404
     api.add_middleware(

@@ -69,6 +69,11 @@ def user_menu() -> rx.Component:
                     on_select=rx.redirect("/members"),
                 ),
                 rx.menu.item(
+                    rx.hstack(rx.icon("database", size=14), rx.text("Your data"), spacing="2", align="center"),
+                    on_select=rx.redirect("/settings/data"),
+                    id="menu-data",
+                ),
+                rx.menu.item(
                     rx.hstack(rx.icon("log_out", size=14), rx.text("Log out"), spacing="2", align="center"),
                     on_select=AuthState.log_out,
                     color="red",

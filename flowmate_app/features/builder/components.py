@@ -13,6 +13,7 @@ from flowmate_app.components.ui import status_badge
 from flowmate_app.features.builder.draft import AUTH_LABELS
 from flowmate_app.features.builder.state import BuilderState as S
 from flowmate_app.features.builder.views import FieldView, RunStepView, StepView
+from flowmate_app.features.data.cross_border import cross_border_notice
 
 MONO = "var(--code-font-family)"
 
@@ -395,6 +396,7 @@ def step_card(step: StepView) -> rx.Component:
                     spacing="2",
                 ),
                 field_error(step.general_error),
+                cross_border_notice(step),
                 rx.grid(
                     rx.vstack(
                         label("Step key", "key-" + step.uid, True),

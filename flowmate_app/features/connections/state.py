@@ -25,6 +25,7 @@ CHOICES: dict[str, list[str]] = {
     "auth_type": ["none", "bearer", "basic", "header"],
     "security": ["starttls", "ssl", "none"],
     "verify_tls": ["true", "false"],
+    "data_location": ["unknown", "au", "nz", "sg", "us", "eu"],  # engine.services.residency.LOCATIONS
 }
 LABELS: dict[str, str] = {
     "auth_type": "Authentication", "header_name": "Header name", "header_value": "Header value",
@@ -33,6 +34,7 @@ LABELS: dict[str, str] = {
     "from_number": "From number", "auth_token": "Auth token", "api_key": "API key",
     "access_token": "Access token", "webhook_url": "Webhook URL", "host": "Host", "port": "Port",
     "security": "Security", "username": "Username", "password": "Password", "token": "Token",
+    "data_location": "Where the provider processes data",
 }
 PLACEHOLDERS: dict[str, str] = {
     "host": "smtp.example.com.au", "port": "587", "from_email": "hello@yourbusiness.com.au",

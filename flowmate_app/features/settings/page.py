@@ -111,6 +111,7 @@ def settings_page() -> rx.Component:
             "Settings",
             "Workspace, members and preferences.",
             rx.link(rx.button(rx.icon("users", size=16), "Members", variant="soft"), href="/members"),
+            rx.link(rx.button(rx.icon("database", size=16), "Data", variant="soft"), href="/settings/data"),
         ),
         admin_notice(),
         rx.cond(

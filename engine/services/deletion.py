@@ -1,0 +1,234 @@
+"""Deleting a workspace or an account (GDPR Art. 17, APP 11.2).
+
+Workspace (owner, who types its name to confirm): one short transaction first cancels its
+in-flight runs, revokes its API tokens and removes its triggers, so its webhook URLs answer 404
+and its tokens 401 at once; after the webhook lookup memo has expired everywhere, every row it
+owns is removed in bounded batches (runs and step runs, workflows, connections, usage, tokens,
+exports, audit rows, memberships); one tombstone audit row outside the workspace says who
+deleted it, when, and how many rows went.
+
+Account (password re-entered): refused while the person is the only owner of a workspace (they
+must transfer ownership, or delete it when they are its only member); otherwise memberships,
+sessions and own exports go, and their email and name in audit rows become a stable pseudonym
+``deleted-user-<hash>`` so the trail survives without the personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import structlog
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Text, cast, func, or_, select, update
+from sqlmodel import Session
+from sqlmodel import select as sm_select
+
+from engine.config import get_settings
+from engine.db import get_engine, session_scope, utcnow
+from engine.errors import Forbidden, NotFound, ValidationFailed
+from engine.models import (
+    ApiToken,
+    AuditLog,
+    Connection,
+    ExportJob,
+    Membership,
+    Role,
+    Run,
+    Step,
+    Trigger,
+    Usage,
+    User,
+    UserSession,
+    Workflow,
+    Workspace,
+)
+from engine.services import audit, hook_cache
+from engine.services.actor import Actor
+from engine.services.batch_delete import delete_in_batches, delete_runs_in_batches
+
+log = structlog.get_logger("flowmate.deletion")
+
+IN_FLIGHT = ("queued", "running", "waiting")
+
+
+# ------------------------------------------------------------------ workspace
+
+
+def delete_workspace(actor: Actor, confirm_name: str) -> dict[str, Any]:
+    """Delete the actor's workspace and everything it owns; returns the counts (owner only)."""
+    actor.require(Role.owner)
+    engine = get_engine()
+    batch = get_settings().retention_batch_rows
+    with session_scope() as session:
+        ws = session.get(Workspace, actor.workspace_id)
+        if ws is None:
+            raise NotFound("workspace not found")
+        if (confirm_name or "").strip() != ws.name:
+            raise ValidationFailed("the name does not match", {"confirm_name": f"type {ws.name!r} to confirm"})
+        facts = {"id": ws.id, "name": ws.name, "slug": ws.slug}
+        now = utcnow()
+        cancelled = session.exec(update(Run).where(Run.workspace_id == ws.id, Run.status.in_(IN_FLIGHT))  # type: ignore[call-overload]
+                                 .values(status="cancelled", finished_at=now, lease_owner=None,
+                                         error="cancelled: the workspace was deleted")).rowcount
+        revoked = session.exec(update(ApiToken).where(ApiToken.workspace_id == ws.id,  # type: ignore[call-overload]
+                                                      ApiToken.revoked_at.is_(None)).values(revoked_at=now)).rowcount
+        session.exec(update(Workflow).where(Workflow.workspace_id == ws.id).values(enabled=False))  # type: ignore[call-overload]
+        triggers = session.exec(sm_select(Trigger).where(Trigger.workspace_id == ws.id)).all()
+        for trigger in triggers:
+            session.delete(trigger)
+    hook_cache.forget()
+    # Other processes memoise webhook lookups for TTL_SECONDS: once that has passed, no intake can
+    # still create a run for this workspace, so the batches below leave nothing behind.
+    time.sleep(hook_cache.TTL_SECONDS + 0.1)
+
+    counts: dict[str, int] = {"runs_cancelled": cancelled or 0, "tokens_revoked": revoked or 0,
+                              "triggers": len(triggers)}
+    counts.update(delete_runs_in_batches(engine, Run.__table__.c.workspace_id == ws.id, batch))
+    wf_ids = select(Workflow.__table__.c.id).where(Workflow.__table__.c.workspace_id == ws.id)
+    counts["steps"] = delete_in_batches(engine, Step.__table__, Step.__table__.c.workflow_id.in_(wf_ids), batch)
+    counts["workflows"] = delete_in_batches(engine, Workflow.__table__, Workflow.__table__.c.workspace_id == ws.id,
+                                            batch)
+    for name, model in (("connections", Connection), ("usage", Usage), ("tokens", ApiToken),
+                        ("audit_rows", AuditLog)):
+        table = model.__table__
+        counts[name] = delete_in_batches(engine, table, table.c.workspace_id == ws.id, batch)
+    counts["exports"] = _delete_exports(ExportJob.workspace_id == ws.id)
+    with session_scope() as session:
+        for us in session.exec(sm_select(UserSession).where(UserSession.workspace_id == ws.id)).all():
+            other = session.exec(sm_select(Membership.workspace_id).where(
+                Membership.user_id == us.user_id, Membership.workspace_id != ws.id)).first()
+            us.workspace_id = other
+            session.add(us)
+        members = session.exec(sm_select(Membership).where(Membership.workspace_id == ws.id)).all()
+        counts["memberships"] = len(members)
+        for m in members:
+            session.delete(m)
+        session.flush()
+        ws_row = session.get(Workspace, ws.id)
+        if ws_row is not None:
+            session.delete(ws_row)
+        tombstone = Actor(workspace_id=None, role=actor.role, label=actor.label,  # type: ignore[arg-type]
+                          user_id=actor.user_id)
+        audit.record(session, tombstone, "workspace.delete", "workspace", facts["id"],
+                     {"name": facts["name"], "slug": facts["slug"], "deleted": counts})
+    log.info("workspace.deleted", workspace_id=facts["id"], **counts)
+    return counts
+
+
+def _delete_exports(where: Any) -> int:
+    """Delete export jobs and their stored files."""
+    from engine.storage import export_storage
+
+    with session_scope() as session:
+        jobs = session.exec(sm_select(ExportJob).where(where)).all()
+        store = export_storage() if any(j.storage_key for j in jobs) else None
+        for job in jobs:
+            if job.storage_key and store is not None:
+                try:
+                    store.delete(job.storage_key)
+                except Exception:
+                    log.exception("export.delete_failed", export_id=job.id)
+            session.delete(job)
+        return len(jobs)
+
+
+# ------------------------------------------------------------------ account
+
+
+def account_blockers(session: Session, user_id: str) -> list[dict[str, str]]:
+    """Workspaces in which the user is the only owner, with what they must do first."""
+    rows = session.exec(sm_select(Workspace).join(Membership, Membership.workspace_id == Workspace.id)
+                        .where(Membership.user_id == user_id, Membership.role == Role.owner.value)).all()
+    blockers = []
+    for ws in rows:
+        owners = session.exec(sm_select(func.count()).select_from(Membership).where(
+            Membership.workspace_id == ws.id, Membership.role == Role.owner.value)).one()
+        if owners > 1:
+            continue
+        members = session.exec(sm_select(func.count()).select_from(Membership).where(
+            Membership.workspace_id == ws.id)).one()
+        if members > 1:
+            blockers.append({"workspace_id": ws.id, "workspace": ws.name, "action": "transfer",
+                             "message": f"You are the only owner of {ws.name}: make another member owner "
+                                        "(Members page), then delete your account."})
+        else:
+            blockers.append({"workspace_id": ws.id, "workspace": ws.name, "action": "delete",
+                             "message": f"You are the only member of {ws.name}: delete the workspace "
+                                        "(Settings → Data), then delete your account."})
+    return blockers
+
+
+def pseudonym_for(user_id: str) -> str:
+    """A stable pseudonym: the same user always maps to the same name, nobody can reverse it."""
+    key = get_settings().secret_key.get_secret_value().encode()
+    return "deleted-user-" + hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def delete_account(session: Session, user_id: str, password: str) -> dict[str, Any]:
+    """Delete a user's account after re-checking their password; refuses a sole owner."""
+    from engine.services.accounts import _hasher
+
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("account not found")
+    try:
+        _hasher.verify(user.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        raise ValidationFailed("the password is not correct", {"password": "enter your current password"}) from None
+    blockers = account_blockers(session, user_id)
+    if blockers:
+        raise Forbidden(" ".join(b["message"] for b in blockers))
+    pseudonym = pseudonym_for(user.id)
+    email, name = user.email, user.name
+    memberships = session.exec(sm_select(Membership).where(Membership.user_id == user.id)).all()
+    for m in memberships:
+        audit.record(session, Actor(workspace_id=m.workspace_id, role=Role.viewer, label=f"user:{pseudonym}"),
+                     "account.delete", "user", user.id, {"role": m.role})
+        session.delete(m)
+    for us in session.exec(sm_select(UserSession).where(UserSession.user_id == user.id)).all():
+        session.delete(us)
+    session.flush()
+    exports = _delete_exports(ExportJob.requested_by_user_id == user.id)
+    rows = _pseudonymise_audit_rows(session, email, pseudonym, name=name)
+    session.exec(update(ApiToken).where(ApiToken.created_by == f"user:{email}")  # type: ignore[call-overload]
+                 .values(created_by=f"user:{pseudonym}"))
+    session.delete(user)
+    log.info("account.deleted", pseudonym=pseudonym, audit_rows=rows)
+    return {"pseudonym": pseudonym, "memberships": len(memberships), "audit_rows_pseudonymised": rows,
+            "exports_deleted": exports}
+
+
+def _pseudonymise_audit_rows(session: Session, email: str, pseudonym: str, name: str = "") -> int:
+    """Replace a deleted user's email (and exact name) in audit rows with ``pseudonym``.
+
+    The one place audit rows are rewritten for a deleted account: a chain-aware version
+    (engine.services.audit.pseudonymise_actor) can replace this function as a whole.
+    """
+    label = f"user:{email}"
+    rows = session.exec(sm_select(AuditLog).where(or_(
+        AuditLog.actor == label, cast(AuditLog.changes, Text).ilike(f"%{email}%")))).all()
+    changed = 0
+    for row in rows:
+        before = (row.actor, row.changes)
+        if row.actor == label:
+            row.actor = f"user:{pseudonym}"
+        row.changes = _replace_identity(row.changes or {}, email, name, pseudonym)
+        if (row.actor, row.changes) != before:
+            session.add(row)
+            changed += 1
+    return changed
+
+
+def _replace_identity(value: Any, email: str, name: str, pseudonym: str) -> Any:
+    if isinstance(value, str):
+        if name and value == name:
+            return pseudonym
+        return value.replace(email, pseudonym) if email in value.lower() or email in value else value
+    if isinstance(value, dict):
+        return {k: _replace_identity(v, email, name, pseudonym) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_identity(v, email, name, pseudonym) for v in value]
+    return value

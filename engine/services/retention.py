@@ -1,0 +1,225 @@
+"""Retention: run history and audit rows are kept for a bounded time, then deleted.
+
+A background duty (:func:`run_retention_duty`, called by the maintenance loop) deletes, per
+workspace, runs that finished more than ``retention_days`` ago (with their step runs) and audit
+rows older than ``audit_retention_days`` (default 365, never below 90). Deletes go in bounded
+batches (FLOWMATE_RETENTION_BATCH_ROWS, at most 1,000 rows per transaction), so webhook intake
+keeps its latency while a large backlog is purged. On SQLite the freed pages are then returned
+to the file system with ``PRAGMA incremental_vacuum`` in small steps, so the file shrinks.
+Unfinished runs (queued, running, waiting) are never pruned, however old.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, func, select
+from sqlmodel import Session
+
+from engine.config import get_settings
+from engine.db import as_aware, get_engine, utcnow
+from engine.errors import ValidationFailed
+from engine.models import AuditLog, DutyRun, Role, Run, Workspace
+from engine.services import audit
+from engine.services.actor import Actor
+from engine.services.batch_delete import delete_in_batches, delete_runs_in_batches
+
+log = structlog.get_logger("flowmate.retention")
+
+DUTY = "retention"
+FINISHED = ("succeeded", "failed", "cancelled")
+MIN_AUDIT_DAYS = 90
+MAX_AUDIT_DAYS = 3650
+VACUUM_PAGES = 2000  # pages freed per incremental_vacuum step (8 MB with 4 KiB pages)
+
+runs_t, audit_t = Run.__table__, AuditLog.__table__
+
+
+def _run_cutoff_where(workspace_id: str, cutoff: datetime) -> Any:
+    return and_(runs_t.c.workspace_id == workspace_id, runs_t.c.finished_at < cutoff,
+                runs_t.c.status.in_(FINISHED))
+
+
+def _audit_cutoff_where(workspace_id: str, cutoff: datetime) -> Any:
+    return and_(audit_t.c.workspace_id == workspace_id, audit_t.c.created_at < cutoff)
+
+
+def cutoffs(ws: Workspace, now: datetime | None = None) -> tuple[datetime, datetime]:
+    now = now or utcnow()
+    return (now - timedelta(days=ws.retention_days),
+            now - timedelta(days=max(MIN_AUDIT_DAYS, ws.audit_retention_days or 365)))
+
+
+SQLITE_BATCH_ROWS = 200  # SQLite has one writer: shorter transactions let intake in sooner
+
+
+def prune_workspace(ws: Workspace, now: datetime | None = None) -> dict[str, int]:
+    """Delete the workspace's expired runs and audit rows in bounded batches."""
+    engine = get_engine()
+    settings = get_settings()
+    batch, pause = settings.retention_batch_rows, settings.retention_pause_seconds
+    if engine.dialect.name == "sqlite":
+        batch = min(batch, SQLITE_BATCH_ROWS)
+    run_cutoff, audit_cutoff = cutoffs(ws, now)
+    counts = delete_runs_in_batches(engine, _run_cutoff_where(ws.id, run_cutoff), batch, pause)
+    counts["audit_rows"] = delete_in_batches(engine, audit_t, _audit_cutoff_where(ws.id, audit_cutoff), batch, pause)
+    return counts
+
+
+def shrink_sqlite() -> int:
+    """Give SQLite's free pages back to the file system, a few MB per step; returns pages freed.
+
+    ``PRAGMA incremental_vacuum`` frees one page per step of its statement, so it runs through
+    ``executescript`` (which steps it to the end); each call is its own short write transaction.
+    """
+    engine = get_engine()
+    if engine.dialect.name != "sqlite":
+        return 0
+    raw = engine.raw_connection()
+    try:
+        db = raw.driver_connection
+        if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            return 0
+        start = free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        while free > 0:
+            db.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
+            now_free = db.execute("PRAGMA freelist_count").fetchone()[0]
+            if now_free >= free:  # another connection holds pages: try again next pass
+                break
+            free = now_free
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return start - free
+    finally:
+        raw.close()
+
+
+def _lower_thread_priority() -> None:
+    """Run the purge "nice", like workers: intake keeps the CPU when both want it.
+
+    On Linux a nice value can be set per thread (by its native id); the maintenance loop gives
+    this duty its own thread, so nothing else is slowed. Elsewhere this does nothing.
+    """
+    import os
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        return  # a command (flowmate retention run) lowers its whole process instead
+    with contextlib.suppress(OSError, AttributeError):
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        target = max(current, min(19, get_settings().worker_nice or 10))
+        if target > current:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
+
+
+def _claim(started: datetime) -> bool:
+    """Take this interval's pass: every worker and scheduler process runs the maintenance loop,
+    but only the first to claim an interval prunes (a conditional UPDATE, like claiming a run)."""
+    from sqlalchemy import or_, update
+    from sqlalchemy.exc import IntegrityError
+
+    table = DutyRun.__table__
+    due = started - timedelta(seconds=get_settings().retention_interval_seconds * 0.9)
+    with get_engine().begin() as conn:
+        won = conn.execute(update(table).where(table.c.name == DUTY, or_(
+            table.c.last_started_at.is_(None), table.c.last_started_at < due)).values(last_started_at=started)).rowcount
+        if won:
+            return True
+        if conn.execute(select(table.c.name).where(table.c.name == DUTY)).first() is not None:
+            return False
+    try:
+        with get_engine().begin() as conn:
+            conn.execute(table.insert().values(name=DUTY, last_started_at=started, details={}))
+        return True
+    except IntegrityError:  # another process inserted it first
+        return False
+
+
+def run_retention_duty(now: datetime | None = None, force: bool = False) -> dict[str, Any]:
+    """Maintenance entry point: prune every workspace, shrink SQLite, record when it ran.
+
+    Skipped (``{"skipped": True}``) when another process already ran this interval's pass,
+    unless ``force`` (``flowmate retention run``).
+    """
+    started = utcnow()
+    if not _claim(started) and not force:
+        return {"skipped": True}
+    _lower_thread_priority()
+    _record(started=started)
+    totals = {"runs": 0, "step_runs": 0, "audit_rows": 0, "workspaces": 0}
+    with Session(get_engine()) as session:
+        workspaces = session.exec(select(Workspace)).scalars().all()
+        session.expunge_all()
+    for ws in workspaces:
+        counts = prune_workspace(ws, now)
+        for key, value in counts.items():
+            totals[key] += value
+        totals["workspaces"] += 1
+    totals["sqlite_pages_freed"] = shrink_sqlite()
+    _record(finished=utcnow(), details=totals)
+    if totals["runs"] or totals["audit_rows"]:
+        log.info("retention.pruned", **totals)
+    return totals
+
+
+def _record(started: datetime | None = None, finished: datetime | None = None,
+            details: dict[str, Any] | None = None) -> None:
+    with Session(get_engine()) as session:
+        row = session.get(DutyRun, DUTY) or DutyRun(name=DUTY)
+        if started is not None:
+            row.last_started_at = started
+        if finished is not None:
+            row.last_finished_at = finished
+        if details is not None:
+            row.details = details
+        session.add(row)
+        session.commit()
+
+
+def preview(session: Session, actor: Actor) -> dict[str, Any]:
+    """What the next retention pass will delete in this workspace, and when it last ran."""
+    ws = session.get(Workspace, actor.workspace_id)
+    if ws is None:
+        return {}
+    run_cutoff, audit_cutoff = cutoffs(ws)
+    conn = session.connection()
+    runs = conn.execute(select(func.count()).select_from(runs_t).where(_run_cutoff_where(ws.id, run_cutoff))).scalar()
+    audit_rows = conn.execute(select(func.count()).select_from(audit_t)
+                              .where(_audit_cutoff_where(ws.id, audit_cutoff))).scalar()
+    duty = session.get(DutyRun, DUTY)
+    last = as_aware(duty.last_finished_at) if duty and duty.last_finished_at else None
+    interval = timedelta(seconds=get_settings().retention_interval_seconds)
+    return {
+        "retention_days": ws.retention_days, "audit_retention_days": ws.audit_retention_days,
+        "run_cutoff": run_cutoff.isoformat(), "audit_cutoff": audit_cutoff.isoformat(),
+        "runs_to_prune": int(runs or 0), "audit_rows_to_prune": int(audit_rows or 0),
+        "last_run_at": last.isoformat() if last else None,
+        "last_run": duty.details if duty else None,
+        "interval_seconds": interval.total_seconds(),
+        "next_run_at": (last + interval).isoformat() if last else None,
+    }
+
+
+def set_audit_retention(session: Session, actor: Actor, days: Any) -> Workspace:
+    """Change how long audit rows are kept (admin or owner; 90 to 3650 days)."""
+    actor.require(Role.admin)
+    try:
+        value = int(days)
+    except (TypeError, ValueError):
+        value = 0
+    if not MIN_AUDIT_DAYS <= value <= MAX_AUDIT_DAYS:
+        raise ValidationFailed("invalid audit retention", {
+            "audit_retention_days": f"must be a whole number from {MIN_AUDIT_DAYS} to {MAX_AUDIT_DAYS}"})
+    ws = session.get(Workspace, actor.workspace_id)
+    if ws is None:
+        raise ValidationFailed("workspace not found", {"workspace": "not found"})
+    if ws.audit_retention_days != value:
+        audit.record(session, actor, "workspace.update", "workspace", ws.id,
+                     {"before": {"audit_retention_days": ws.audit_retention_days},
+                      "after": {"audit_retention_days": value}})
+        ws.audit_retention_days = value
+        session.add(ws)
+    return ws

@@ -1,0 +1,1 @@
+"""Settings → Data: exports, retention, cross-border flows, erasure and deletion."""

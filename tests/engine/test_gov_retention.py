@@ -1,0 +1,132 @@
+"""Retention: old finished runs are pruned in bounded batches while webhooks keep being accepted."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from governance_support import count_rows, insert_runs, make_workflow
+from sqlalchemy import event
+
+from engine.db import get_engine, session_scope, utcnow
+from engine.errors import ValidationFailed
+from engine.models import AuditLog, Run, StepRun, Workspace
+from engine.services import retention
+from engine.services.actor import Actor
+
+
+def _sqlite_bytes(url: str) -> int:
+    path = Path(url.removeprefix("sqlite:///"))
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+def test_20000_old_runs_are_pruned_in_batches_while_webhooks_answer(any_db: str, workspace: dict,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from engine.config import get_settings
+
+    monkeypatch.setenv("FLOWMATE_RETENTION_PAUSE_SECONDS", "0.005")
+    get_settings.cache_clear()
+
+    from flowmate_app.api import build_api
+
+    actor = Actor.system(workspace["id"])
+    old = utcnow() - timedelta(days=45)
+    big = {"blob": "x" * 400}
+    with TestClient(build_api(), raise_server_exceptions=False) as client:
+        r = client.post("/api/v1/workflows", headers=_owner_token(workspace["id"]), json={
+            "name": "Intake", "trigger": {"type": "webhook", "config": {}},
+            "steps": [{"key": "note", "action": "core.log", "config": {"message": "hi"}}]})
+        assert r.status_code == 201, r.text
+        wf_id, hook = r.json()["id"], r.json()["trigger"]["webhook_path"]
+        insert_runs(workspace["id"], wf_id, 20_000, finished_at=old, payload=big, step_output=big)
+        kept_old_unfinished = insert_runs(workspace["id"], wf_id, 5, finished_at=old, status="waiting")
+        recent = insert_runs(workspace["id"], wf_id, 300, finished_at=utcnow() - timedelta(days=29))
+        size_before = _sqlite_bytes(any_db) if any_db.startswith("sqlite") else 0
+
+        deleted_per_statement: list[int] = []
+
+        def watch(conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001
+            if statement.lstrip().upper().startswith("DELETE"):
+                deleted_per_statement.append(cursor.rowcount)
+
+        event.listen(get_engine(), "after_cursor_execute", watch)
+        result: dict = {}
+        pruner = threading.Thread(target=lambda: result.update(retention.run_retention_duty()))
+        pruner.start()
+        answers = []
+        while pruner.is_alive() or len(answers) < 20:
+            answers.append(client.post(hook, json={"n": len(answers)}).status_code)
+            time.sleep(0.03)  # under the per-webhook rate limit (50/s)
+        pruner.join()
+        event.remove(get_engine(), "after_cursor_execute", watch)
+
+    assert set(answers) == {202}, answers
+    assert result["runs"] == 20_000 and result["step_runs"] == 40_000
+    assert max(deleted_per_statement) <= 1000 and len(deleted_per_statement) >= 60
+    remaining = count_rows(Run, Run.workspace_id == workspace["id"])
+    assert remaining == 5 + 300 + len(answers)
+    assert count_rows(Run, Run.id.in_(kept_old_unfinished)) == 5 and count_rows(Run, Run.id.in_(recent)) == 300
+    assert count_rows(StepRun) == 300 * 2 + 5 * 2 + count_rows(StepRun, StepRun.step_key == "note")
+    if any_db.startswith("sqlite"):
+        assert result["sqlite_pages_freed"] > 0
+        assert _sqlite_bytes(any_db) < size_before / 2, (size_before, _sqlite_bytes(any_db))
+    with session_scope() as session:
+        preview = retention.preview(session, actor)
+    assert preview["runs_to_prune"] == 0 and preview["last_run_at"] and preview["last_run"]["runs"] == 20_000
+
+
+def _owner_token(workspace_id: str) -> dict[str, str]:
+    from engine.services.accounts import create_token
+
+    with session_scope() as session:
+        _, clear = create_token(session, Actor.system(workspace_id), role="owner")
+    return {"Authorization": f"Bearer {clear}"}
+
+
+def test_audit_rows_have_their_own_retention_with_a_90_day_floor(sqlite_db: str, workspace: dict) -> None:
+    actor = Actor.system(workspace["id"])
+    with session_scope() as session:
+        for days in (10, 100, 200, 400):
+            session.add(AuditLog(workspace_id=workspace["id"], actor="cli", action="x.y", object_type="x",
+                                 created_at=utcnow() - timedelta(days=days)))
+    with session_scope() as session:
+        assert retention.preview(session, actor)["audit_rows_to_prune"] == 1  # default 365 days
+        with pytest.raises(ValidationFailed) as info:
+            retention.set_audit_retention(session, actor, 89)
+        assert "90" in info.value.fields["audit_retention_days"]
+        retention.set_audit_retention(session, actor, 90)
+    with session_scope() as session:
+        assert retention.preview(session, actor)["audit_rows_to_prune"] == 3
+    assert retention.run_retention_duty()["audit_rows"] == 3
+    with session_scope() as session:
+        assert session.get(Workspace, workspace["id"]).audit_retention_days == 90
+    assert count_rows(AuditLog, AuditLog.action == "x.y") == 1
+    # Every process runs the loop; only one pass per interval prunes (the CLI forces one).
+    assert retention.run_retention_duty() == {"skipped": True}
+    assert retention.run_retention_duty(force=True)["workspaces"] == 1
+
+
+def test_the_duty_is_hooked_into_the_maintenance_loop(sqlite_db: str, workspace: dict,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWMATE_RETENTION_INTERVAL_SECONDS", "0.2")
+    from engine.config import get_settings
+
+    get_settings.cache_clear()
+    wf = make_workflow(Actor.system(workspace["id"]))
+    insert_runs(workspace["id"], wf, 10, finished_at=utcnow() - timedelta(days=31))
+    from support import wait_for
+
+    from engine.maintenance import start_background_threads, stop_background_threads
+
+    start_background_threads()
+    try:
+        wait_for(lambda: count_rows(Run) == 0, timeout=10)
+    finally:
+        stop_background_threads()
+    assert os.environ["FLOWMATE_RETENTION_INTERVAL_SECONDS"] == "0.2"
