@@ -16,8 +16,8 @@ from typing import Any
 
 from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, QuotaExceeded, ValidationFailed
 from engine.registry import RegistryError, load_all
-from engine.states import RunStatus
 from engine.services.residency import EXIT_REGION_MISMATCH, RegionMismatch
+from engine.states import RunStatus
 
 EXIT_BAD_INPUT = 2
 
