@@ -7,12 +7,12 @@ the integration paths every time. Locally, those tests skip with a clear reason.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import free_port, reset_engine_state  # noqa: F401 - re-exported for test modules
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get("FLOWMATE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -31,19 +31,6 @@ def unavailable(reason: str) -> None:
         pytest.fail(f"CI=true but {reason}", pytrace=False)
     pytest.skip(reason)
 
-
-def reset_engine_state() -> None:
-    """Forget cached settings, database engines and the broker (between environments)."""
-    from engine.config import get_settings
-    from engine.db import dispose_engines
-    from engine.queue import reset_broker
-
-    reset_broker()
-    dispose_engines()
-    get_settings.cache_clear()
-    from engine import auth_limits
-
-    auth_limits._instances.clear()  # in-memory login/sign-up counters start empty per test
 
 
 def _pg_available() -> bool:
@@ -157,11 +144,6 @@ def workspace(request: pytest.FixtureRequest) -> dict[str, str]:
         ws = create_workspace(session, f"Test {uuid.uuid4().hex[:6]}")
         return {"id": ws.id, "slug": ws.slug}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

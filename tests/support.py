@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -81,3 +82,24 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+def reset_engine_state() -> None:
+    """Forget cached settings, database engines and the broker (between environments)."""
+    from engine.config import get_settings
+    from engine.db import dispose_engines
+    from engine.queue import reset_broker
+
+    reset_broker()
+    dispose_engines()
+    get_settings.cache_clear()
+    from engine import auth_limits
+
+    auth_limits._instances.clear()  # in-memory login/sign-up counters start empty per test
+
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import reset_engine_state
+from support import reset_engine_state
 
 from engine.db import session_scope
 from engine.errors import ValidationFailed
