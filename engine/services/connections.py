@@ -51,6 +51,24 @@ CONNECTION_TYPES: dict[str, ConnectionType] = {
                             secret_fields=("webhook_url",), required=("webhook_url",)),
 }
 
+# Integration connection types (issue 15). Each is one self-contained definition so it can move
+# into its own class when connection types become plugins; ``data_location`` is where the
+# provider keeps the data (ignored until the field exists). OAuth types (xero, google_sheets)
+# get their tokens from the Connect flow (engine.oauth), never from a pasted form.
+CONNECTION_TYPES.update({
+    "xero": ConnectionType(name="xero", title="Xero", config_fields=("tenant_id", "tenant_name", "base_url"),
+                           secret_fields=("access_token", "refresh_token"), data_location="US"),
+    "google_sheets": ConnectionType(name="google_sheets", title="Google Sheets", config_fields=("base_url",),
+                                    secret_fields=("access_token", "refresh_token"), data_location="US"),
+    "stripe": ConnectionType(name="stripe", title="Stripe", config_fields=("base_url",),
+                             secret_fields=("api_key", "webhook_secret"), required=("api_key",), data_location="US"),
+    "shopify": ConnectionType(name="shopify", title="Shopify", config_fields=("shop_domain", "api_version", "base_url"),
+                              secret_fields=("access_token", "webhook_secret"),
+                              required=("shop_domain", "access_token"), data_location="US"),
+    "mailchimp": ConnectionType(name="mailchimp", title="Mailchimp", config_fields=("base_url",),
+                                secret_fields=("api_key",), required=("api_key",), data_location="US"),
+})
+
 
 class ConnectionInput(BaseModel):
     model_config = ConfigDict(extra="forbid")

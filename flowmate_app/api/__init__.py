@@ -26,6 +26,7 @@ def build_api() -> Any:
         health,
         hooks,
         metrics,
+        oauth,
         runs,
         templates,
         tokens,
@@ -55,6 +56,7 @@ def build_api() -> Any:
     for module in (workflows, runs, templates, connections, audit, usage, tokens, hooks, health, metrics):
         api.include_router(module.router)
 
+    api.include_router(oauth.router)  # /oauth/start, /oauth/callback: the browser side of "Connect"
     api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404
     api.add_middleware(
         CORSMiddleware,
