@@ -314,7 +314,7 @@ class FakeOAuth:
     # -- Google Sheets v4 ---------------------------------------------------------------------
 
     def _sheets(self, req: Req) -> Resp:
-        m = re.fullmatch(r"/v4/spreadsheets/([^/]+)/values/([^/:]+)(:append)?", req.path)
+        m = re.fullmatch(r"/v4/spreadsheets/([^/]+)/values/(.+?)(:append)?", req.path)
         if not m:
             return Resp(404, {"error": {"code": 404, "message": "Requested entity was not found.",
                                         "status": "NOT_FOUND"}})
