@@ -165,3 +165,9 @@ def run_check_sync(conn: ConnectionData, settings: Settings | None = None) -> di
         return asyncio.run(check_connection(conn, settings))
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, check_connection(conn, settings)).result()
+
+
+# Checks of the integration connection types (Xero, Google Sheets, Stripe, Shopify, Mailchimp).
+from engine.services.integration_checks import INTEGRATION_CHECKS  # noqa: E402
+
+CHECKS.update(INTEGRATION_CHECKS)

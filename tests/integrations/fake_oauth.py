@@ -436,3 +436,11 @@ def oauth_env(monkeypatch: Any, server: FakeOAuth, provider: str = "XERO") -> No
 
 __all__ = ["CLIENT_ID", "CLIENT_SECRET", "FakeOAuth", "Req", "Resp", "TENANT_A", "TENANT_B", "oauth_env", "quote",
            "running", "serve"]
+
+
+def oauth_env_vars(server: FakeOAuth, provider: str = "XERO") -> dict[str, str]:
+    """The same settings as :func:`oauth_env`, as a dict for a subprocess (the e2e app)."""
+    prefix = f"FLOWMATE_OAUTH_{provider}_"
+    return {prefix + "CLIENT_ID": CLIENT_ID, prefix + "CLIENT_SECRET": CLIENT_SECRET,
+            prefix + "AUTHORIZE_URL": server.url + "/authorize", prefix + "TOKEN_URL": server.url + "/token",
+            prefix + "API_URL": server.url}

@@ -141,6 +141,8 @@ class FakeSaaS:
                               "extensions": cost})
         body = req.json
         query, variables = body["query"].strip(), body.get("variables") or {}
+        if query.startswith("query Shop"):
+            return Resp(200, {"data": {"shop": {"name": "Harbour Bakery"}}, "extensions": cost})
         if query.startswith("query OrderNote"):
             order = self.orders.get(variables["id"])
             return Resp(200, {"data": {"order": dict(order) if order else None}, "extensions": cost})
@@ -177,6 +179,8 @@ class FakeSaaS:
             return Resp(401, {"type": "https://mailchimp.com/developer/marketing/docs/errors/", "title":
                               "API Key Invalid", "status": 401, "detail": "Your API key may be invalid, or you've "
                               "attempted to access the wrong datacenter.", "instance": secrets.token_hex(8)})
+        if req.path == "/3.0/ping":
+            return Resp(200, {"health_status": "Everything's Chimpy!"})
         m = re.fullmatch(r"/3\.0/lists/([A-Za-z0-9]+)/members/([0-9a-f]{32})(/tags)?", req.path)
         if not m:
             return Resp(404, {"title": "Resource Not Found", "status": 404, "detail": "The requested resource "

@@ -301,3 +301,20 @@ def test_reconnect_needed_fails_the_step_without_retries(who: SignedIn, server: 
     assert run["status"] == "failed"
     step = run["steps"][0]
     assert step["attempts"] == 1 and "needs to be reconnected to Xero" in step["error"]
+
+
+def test_connection_test_reports_the_organisation_and_reconnect_needed(who: SignedIn, server: FakeOAuth) -> None:
+    from engine.db import session_scope
+    from engine.services.actor import Actor
+    from engine.services.connections import test_connection
+
+    connect(who, server)
+    conn = connection_row(who.workspace_id, "xero")
+    with session_scope() as session:
+        ok = test_connection(session, Actor.system(who.workspace_id), conn.id)
+    assert ok["ok"] is True and ok["message"] == "Connected to Harbour Bakery Pty Ltd"
+    server.revoked_grants.update(e["grant"] for e in server.refresh.values())
+    _set_grant_expiry(conn.id, 0)
+    with session_scope() as session:
+        bad = test_connection(session, Actor.system(who.workspace_id), conn.id)
+    assert bad["ok"] is False and "needs to be reconnected to Xero" in bad["message"]

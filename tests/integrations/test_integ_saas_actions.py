@@ -198,3 +198,13 @@ def test_actions_run_through_the_executor_with_stored_connections(sqlite_db: str
                       {"email": "ann@example.com", "tag": "repeat"})
         assert run["status"] == "succeeded", (name, run)
         assert STRIPE_KEY not in str(run) and SHOPIFY_TOKEN not in str(run) and MAILCHIMP_KEY not in str(run)
+
+
+def test_connection_tests_for_the_api_key_types(saas: FakeSaaS) -> None:
+    from engine.services.connection_checks import check_connection
+
+    assert asyncio.run(check_connection(_stripe(saas.url), ALLOW))["message"] == "Stripe key works (test mode)"
+    assert asyncio.run(check_connection(_shopify(saas.url), ALLOW))["message"] == "Connected to Harbour Bakery"
+    assert asyncio.run(check_connection(_mailchimp(saas.url), ALLOW))["message"] == "Everything's Chimpy!"
+    bad = asyncio.run(check_connection(_stripe(saas.url, "sk_test_bad_S3CR3T"), ALLOW))
+    assert bad["ok"] is False and "HTTP 401" in bad["message"] and "sk_test_bad_S3CR3T" not in bad["message"]

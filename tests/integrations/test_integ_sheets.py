@@ -41,7 +41,8 @@ def test_google_connect_uses_offline_access_and_form_client_auth(google: tuple[F
 
 def test_append_find_update_by_header_names(google: tuple[FakeOAuth, SignedIn]) -> None:
     server, who = google
-    appended = _run(who, "sheets.append_row", {"values": {"customer": "{{ trigger.name }}", "Total": "{{ trigger.total }}",
+    appended = _run(who, "sheets.append_row", {"values": {
+        "customer": "{{ trigger.name }}", "Total": "{{ trigger.total }}",
                                                           "Email": "{{ trigger.email }}", "Date": "2026-12-01"}},
                     {"name": "Mia Nguyen", "total": 147, "email": "mia@nguyencafe.example"})
     assert appended["status"] == "succeeded", appended
