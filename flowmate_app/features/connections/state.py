@@ -296,6 +296,7 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
     @rx.event
     def announce_connected(self) -> Any:
         """After /oauth/callback sends the browser back here with ?connected=<name>."""
+        self.form_open, self.saving = False, False  # the Connect dialog was left for the provider
         name = str(self.router.url.query_parameters.get("connected") or "")
         return rx.toast.success(f"Connected “{name}”") if name else None
 
