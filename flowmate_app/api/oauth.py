@@ -25,6 +25,7 @@ from engine.services.actor import Actor
 from engine.services.sessions import COOKIE_NAME, session_actor
 from flowmate_app.api.cors import origin_allowed
 from flowmate_app.api.deps import current_actor
+from flowmate_app.api.errors import responses
 
 router = APIRouter(tags=["oauth"])
 
@@ -164,6 +165,9 @@ async def choose_tenant(request: Request, connection_id: str = Form(..., max_len
     return RedirectResponse(f"/connections?connected={quote(name)}", status_code=303, headers=_HEADERS)
 
 
-@router.get("/api/v1/oauth/providers", summary="OAuth providers this server can connect", tags=["connections"])
+@router.get("/api/v1/oauth/providers", summary="OAuth providers this server can connect", tags=["connections"],
+            response_model=dict[str, list[dict[str, Any]]], responses=responses(401))
 def providers(actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    """Each OAuth connection type: configured on this server or not, its scopes, and the callback
+    URL to register with the provider's app."""
     return {"items": [{"type": t, **connect.provider_status(t)} for t in all_flows()]}
