@@ -103,6 +103,17 @@ def test_connect_stores_encrypted_tokens_and_the_single_tenant(who: SignedIn, se
     assert _find(who.workspace_id) == {"found": False, "contact_id": None}
 
 
+def test_find_contact_sample_matches_a_real_hit(who: SignedIn, server: FakeOAuth) -> None:
+    from engine.actions._samples import SAMPLE_OUTPUTS
+
+    connect(who, server)
+    server.contacts["c1"] = {"ContactID": "c1", "Name": "Jo", "EmailAddress": "nobody@example.com",
+                             "ContactStatus": "ACTIVE"}
+    found = _find(who.workspace_id)
+    assert found["found"] is True and found["contact_id"] == "c1"
+    assert set(SAMPLE_OUTPUTS["xero.find_contact"]) == set(found)
+
+
 def test_the_server_really_checks_the_pkce_verifier(who: SignedIn, server: FakeOAuth) -> None:
     verifier = "v" * 50
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()

@@ -61,6 +61,11 @@ def test_append_find_update_by_header_names(google: tuple[FakeOAuth, SignedIn]) 
 
     updated = _run(who, "sheets.update_row", {"row_number": 3, "values": {"Status": "Paid"}})
     assert updated["status"] == "succeeded", updated
+    from engine.actions._samples import SAMPLE_OUTPUTS
+
+    for name, output in (("sheets.append_row", out), ("sheets.find_rows", rows),
+                         ("sheets.update_row", updated["steps"][0]["output"])):
+        assert set(SAMPLE_OUTPUTS[name]) == set(output), name
     assert server.sheets[SHEET]["Orders 2026"][2] == ["2026-12-01", "Mia Nguyen", "mia@nguyencafe.example", "147",
                                                       "Paid"]
     assert server.sheets[SHEET]["Orders 2026"][1][1] == "Jo Smith"  # other rows untouched

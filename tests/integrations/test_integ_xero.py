@@ -57,6 +57,11 @@ def test_contact_upsert_then_invoice_with_two_gst_lines_then_payment(xero: tuple
     run = run_now(wf, who.workspace_id, "manual", payload)
     assert run["status"] == "succeeded", run
     contact, invoice, paid = (s["output"] for s in run["steps"])
+    from engine.actions._samples import SAMPLE_OUTPUTS
+
+    for name, output in (("xero.upsert_contact", contact), ("xero.create_invoice", invoice),
+                         ("xero.record_payment", paid)):
+        assert set(SAMPLE_OUTPUTS[name]) == set(output), name
     assert contact["action"] == "created" and contact["name"] == "Nguyen Cafe"
     assert invoice["sub_total"] == 135.0 and invoice["total_tax"] == 12.0 and invoice["total"] == 147.0
     assert invoice["status"] == "AUTHORISED" and invoice["emailed"] is True
