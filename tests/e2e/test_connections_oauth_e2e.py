@@ -20,6 +20,13 @@ def test_connect_xero_in_the_browser(page: Page, app_server, local_oauth) -> Non
             workspace=f"Harbour Bakery {tag}")
     page.goto(app_server.url("/connections"))
     page.locator("#add-connection").click()
+    # A provider whose app is not configured on this server says so, and cannot be started.
+    page.locator("#conn-type").click()
+    page.get_by_role("option", name="Google Sheets").click()
+    expect(page.locator("#oauth-not-configured")).to_contain_text("FLOWMATE_OAUTH_GOOGLE_SHEETS_CLIENT_ID")
+    expect(page.locator("#oauth-not-configured")).to_contain_text("/oauth/callback")
+    expect(page.locator("#connection-connect")).to_be_disabled()
+    screenshot(page, "connections-oauth-not-configured", full_page=False)
     page.locator("#conn-type").click()
     page.get_by_role("option", name="Xero").click()
     expect(page.locator("#oauth-info")).to_contain_text("You will sign in at Xero")
@@ -68,4 +75,14 @@ def test_connect_xero_in_the_browser(page: Page, app_server, local_oauth) -> Non
     page.locator("#allow").click()
     page.wait_for_url(re.compile(r"/connections/?\?connected="))
     expect(page.locator(".connection-row", has_text="Bakery books").locator(".reconnect-needed")).to_have_count(0)
+
+    # Renaming an OAuth connection keeps its tokens (Save, not Reconnect).
+    page.locator(".connection-row", has_text="Bakery books").get_by_role("button", name="Edit").click()
+    expect(page.locator("#connection-reconnect")).to_be_visible()
+    page.locator("#conn-name").fill("Bakery ledger")
+    page.locator("#connection-save").click()
+    row = page.locator(".connection-row", has_text="Bakery ledger")
+    expect(row).to_contain_text("Access token")
+    row.get_by_role("button", name="Test").click()
+    expect(row.locator(".test-result")).to_contain_text("Connected to Harbour Bakery Pty Ltd")
     assert not page.js_errors

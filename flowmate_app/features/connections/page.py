@@ -92,12 +92,18 @@ def form_dialog() -> rx.Component:
                     rx.flex(
                         rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
                         rx.cond(
-                            S.form_oauth,
-                            rx.button(rx.icon("external_link", size=14),
-                                      rx.cond(S.form_id == "", "Connect to ", "Reconnect to ") + S.form_oauth_title,
+                            S.form_oauth & (S.form_id == ""),
+                            rx.button(rx.icon("external_link", size=14), "Connect to " + S.form_oauth_title,
                                       type="submit", loading=S.saving, disabled=~S.form_oauth_configured,
                                       id="connection-connect"),
-                            rx.button("Save connection", type="submit", loading=S.saving, id="connection-save"),
+                            rx.hstack(
+                                rx.cond(S.form_oauth, rx.button(
+                                    rx.icon("refresh_cw", size=14), "Reconnect", type="button", variant="soft",
+                                    disabled=~S.form_oauth_configured, on_click=S.reconnect_from_form,
+                                    id="connection-reconnect")),
+                                rx.button("Save connection", type="submit", loading=S.saving, id="connection-save"),
+                                spacing="3",
+                            ),
                         ),
                         spacing="3",
                         justify="end",

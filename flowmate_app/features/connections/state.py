@@ -196,8 +196,8 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
                 secret[key.split(".", 1)[1]] = value
         raw = {"type": self.form_type, "name": str(form.get("name") or "").strip(), "config": config,
                "secret": secret}
-        if self.form_oauth:
-            return self._connect(raw["name"])
+        if self.form_oauth and not self.form_id:
+            return self._connect(raw["name"])  # editing an OAuth connection saves its name below
         self.saving = True
         try:
             with session_scope() as session:
@@ -284,6 +284,13 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
             params["name"] = name
         self.saving = True
         return _navigate("/oauth/start?" + urlencode(params))
+
+    @rx.event
+    def reconnect_from_form(self) -> Any:
+        if not self.form_oauth_configured:
+            self.form_error = self.form_oauth_help
+            return None
+        return self.reconnect(self.form_id, self.form_type)
 
     @rx.event
     def reconnect(self, connection_id: str, type_: str) -> Any:
