@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
 from engine.config import Settings, get_settings
@@ -103,6 +103,8 @@ def start_connect(session: Session, actor: Actor, session_token: str, connection
     url, _ = client.create_authorization_url(cfg.authorize_url, state=state, code_verifier=verifier or None,
                                              **flow.extra_authorize_params)
     now = utcnow()
+    # Keep the table small: states are worthless an hour after they expired.
+    session.exec(delete(OAuthState).where(OAuthState.expires_at < now - timedelta(hours=1)))
     session.add(OAuthState(
         state_hash=hash_token(state), workspace_id=actor.workspace_id, user_id=actor.user_id,
         session_hash=hash_token(session_token), connection_type=connection_type, connection_name=name,

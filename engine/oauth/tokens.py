@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection as DBConnection
+from sqlmodel import Session
 
 from engine.config import Settings
 from engine.context import ActionContext, ConnectionData
@@ -34,6 +35,8 @@ from engine.errors import PermanentError, RetryableError
 from engine.models import Connection, OAuthGrant
 from engine.oauth.flows import ClientConfig, client_config, flow_for
 from engine.outbound import OutboundRefused, guarded_client_options
+from engine.services import audit
+from engine.services.actor import Actor
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -143,8 +146,9 @@ def _refresh_locked(settings: Settings, connection_id: str, conn_type: str, name
     refused: str | None = None
     with get_engine().begin() as db:
         grant = _lock_grant(db, connection_id)
-        secret_row = db.execute(select(connection_t.c.secret_encrypted).where(connection_t.c.id == connection_id)
-                                ).scalar_one_or_none()
+        found = db.execute(select(connection_t.c.secret_encrypted, connection_t.c.workspace_id)
+                           .where(connection_t.c.id == connection_id)).first()
+        secret_row, workspace_id = (found[0], found[1]) if found else (None, None)
         if grant is None or secret_row is None:
             raise PermanentError(f"connection {name!r} is not connected to {cfg.flow.title} yet")
         if grant["status"] == "reconnect_needed":
@@ -175,6 +179,10 @@ def _refresh_locked(settings: Settings, connection_id: str, conn_type: str, name
                 return str(token["access_token"])
         db.execute(update(grant_t).where(grant_t.c.connection_id == connection_id).values(
             status="reconnect_needed", status_message=refused, updated_at=utcnow()))
+        with Session(bind=db) as audit_session:  # the audit row commits with the status change
+            audit.record(audit_session, Actor.system(str(workspace_id), "oauth-refresh"), "connection.reconnect_needed",
+                         "connection", connection_id, {"name": name, "reason": refused})
+            audit_session.flush()
     # committed: every later step fails fast with the same clear message
     raise ReconnectNeeded(f"connection {name!r} needs to be reconnected to {cfg.flow.title}: {refused}")
 

@@ -274,6 +274,31 @@ def test_concurrent_steps_refresh_exactly_once_postgres(pg_db: str, server: Fake
     _concurrent_refresh_once(signed_in_client(), server)
 
 
+def test_concurrent_401s_refresh_exactly_once(who: SignedIn, server: FakeOAuth) -> None:
+    connect(who, server)
+    server.expire_all_access_tokens()  # every step gets a 401 with the token it holds
+    server.refresh_delay_s = 0.4
+    results = _concurrent_finds(who.workspace_id, 3)
+    assert all(isinstance(r, dict) for r in results), results
+    assert server.refresh_calls == 1 and not server.revoked_grants
+
+
+def test_old_states_are_swept_when_a_new_connect_starts(who: SignedIn, server: FakeOAuth) -> None:
+    from sqlmodel import select
+
+    from engine.db import session_scope, utcnow
+    from engine.models import OAuthState
+
+    start(who)
+    with session_scope() as session:
+        for row in session.exec(select(OAuthState)).all():
+            row.expires_at = utcnow() - timedelta(hours=2)
+            session.add(row)
+    start(who, name="books2")
+    with session_scope() as session:
+        assert len(session.exec(select(OAuthState)).all()) == 1
+
+
 def test_refused_refresh_means_reconnect_needed(who: SignedIn, server: FakeOAuth) -> None:
     from engine.oauth.tokens import ReconnectNeeded
 
@@ -287,6 +312,14 @@ def test_refused_refresh_means_reconnect_needed(who: SignedIn, server: FakeOAuth
     assert "invalid_grant" in str(err.value)
     grant = _grant(conn.id)
     assert grant.status == "reconnect_needed"
+    from sqlmodel import select
+
+    from engine.db import session_scope
+    from engine.models import AuditLog
+
+    with session_scope() as session:
+        row = session.exec(select(AuditLog).where(AuditLog.action == "connection.reconnect_needed")).one()
+        assert row.object_id == conn.id and row.workspace_id == who.workspace_id and "invalid_grant" in str(row.changes)
     calls = server.refresh_calls
     with pytest.raises(ReconnectNeeded):
         _find(who.workspace_id)
