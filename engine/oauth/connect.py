@@ -217,8 +217,8 @@ async def list_tenants(session_actor: Actor, connection_id: str, settings: Setti
 
     settings = settings or get_settings()
     with session_scope() as session:
-        conn = connection_service.get_connection(session, session_actor, connection_id)
-        data = connection_service._connection_data(conn)
+        connection_service.get_connection(session, session_actor, connection_id)  # scoped: 404 if not ours
+    data = connection_service.load_connection(session_actor.workspace_id, connection_id)
     flow, cfg = _flow_and_config(data.type)
     if flow.list_tenants is None:
         return []
