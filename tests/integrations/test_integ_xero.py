@@ -56,6 +56,7 @@ def test_contact_upsert_then_invoice_with_two_gst_lines_then_payment(xero: tuple
     payload = {"company": "Nguyen Cafe", "email": "mia@nguyencafe.example", "order": "ORD-1001", "delivery": 15}
     run = run_now(wf, who.workspace_id, "manual", payload)
     assert run["status"] == "succeeded", run
+    assert not any(token in str(run) for token in [*server.access, *server.refresh])  # never in run data
     contact, invoice, paid = (s["output"] for s in run["steps"])
     from engine.actions._samples import SAMPLE_OUTPUTS
 
