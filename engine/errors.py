@@ -27,9 +27,18 @@ class StepError(FlowMateError):
 
 
 class RetryableError(StepError):
-    """A transient failure (timeouts, 5xx, 429): the retry policy decides what happens."""
+    """A transient failure (timeouts, 5xx, 429): the retry policy decides what happens.
+
+    ``retry_after`` (seconds), when a provider said when to come back (HTTP 429 ``Retry-After``),
+    replaces the policy's backoff delay for the next attempt.
+    """
 
     retryable = True
+
+    def __init__(self, message: str, *, retryable: bool | None = None, details: Any = None,
+                 retry_after: float | None = None):
+        super().__init__(message, retryable=retryable, details=details)
+        self.retry_after = retry_after
 
 
 class PermanentError(StepError):

@@ -542,6 +542,8 @@ class Executor:
         message = redact(str(error), secrets)  # also masks secret-looking URL query values
         if error.retryable and attempts < policy.max_attempts:
             delay = retry_delay(policy, attempts)
+            if getattr(error, "retry_after", None) is not None:  # the provider said when (429 Retry-After)
+                delay = max(0.0, min(float(error.retry_after), 86400.0))
             delays = [*((prior or {}).get("retry_delays") or []), delay]
             self._write_step(run_id, step, position, prior, status=StepStatus.pending, attempts=attempts,
                              input=safe_input, error=message, retry_delays=delays, started=started)

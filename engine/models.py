@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -395,3 +395,34 @@ class DutyRun(SQLModel, table=True):
     last_started_at: datetime | None = _ts()
     last_finished_at: datetime | None = _ts()
     details: dict = _json()
+class OAuthState(SQLModel, table=True):
+    """One "Connect" attempt in flight: the OAuth ``state`` (stored as its SHA-256 only), bound to
+    the browser session and workspace that started it, single use, short-lived. The PKCE verifier
+    is stored encrypted: it proves to the provider that the code is redeemed by whoever asked."""
+
+    state_hash: str = Field(primary_key=True, max_length=64)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    user_id: str = Field(foreign_key="user.id", max_length=32)
+    session_hash: str = Field(max_length=64)
+    connection_type: str = Field(max_length=32)
+    connection_name: str = Field(max_length=200)
+    connection_id: str | None = Field(default=None, max_length=32)  # set when reconnecting
+    verifier_encrypted: str = Field(default="", sa_column=Column(Text, nullable=False))
+    redirect_uri: str = Field(max_length=500)
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    used_at: datetime | None = _ts()
+
+
+class OAuthGrant(SQLModel, table=True):
+    """Health of an OAuth connection's tokens (the tokens themselves live encrypted in the
+    connection's secret). Its row is also the per-connection lock that serialises refreshes."""
+
+    connection_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("connection.id", ondelete="CASCADE"), primary_key=True))
+    status: str = Field(default="ok", max_length=32)  # ok | reconnect_needed
+    status_message: str = Field(default="", max_length=500)
+    expires_at: datetime | None = _ts()
+    refreshed_at: datetime | None = _ts()
+    refresh_count: int = 0
+    updated_at: datetime = _created()

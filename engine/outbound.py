@@ -305,3 +305,20 @@ def guarded_client(
         trust_env=False,
         event_hooks={"request": [_check_hop]},
     )
+
+
+def guarded_client_options(settings: Settings, *, verify: bool = True) -> dict[str, Any]:
+    """The guard's parts (transport, per-hop check, no environment proxies) as keyword arguments
+    for an ``httpx.AsyncClient`` subclass built elsewhere, e.g. Authlib's ``AsyncOAuth2Client``:
+    OAuth token and API calls then pass the same checks as :func:`guarded_client`."""
+
+    async def _check_hop(request: httpx.Request) -> None:
+        _check_url_syntax(request.url)
+        literal = _literal_ip(request.url.host)
+        if literal is not None:
+            ok, reason = is_address_allowed(literal, settings)
+            if not ok:
+                raise OutboundRefused(reason)
+
+    return {"transport": GuardedTransport(settings, verify=verify), "trust_env": False,
+            "event_hooks": {"request": [_check_hop]}}

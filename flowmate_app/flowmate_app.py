@@ -64,7 +64,7 @@ app.add_page(runs_page, route="/runs", title="Runs · FlowMate", on_load=[AuthSt
 app.add_page(run_detail_page, route="/runs/[run_id]", title="Run · FlowMate",
              on_load=[AuthState.require_login, RunDetailState.load])
 app.add_page(connections_page, route="/connections", title="Connections · FlowMate",
-             on_load=[AuthState.require_login, ConnectionsState.load])
+             on_load=[AuthState.require_login, ConnectionsState.load, ConnectionsState.announce_connected])
 app.add_page(audit_page, route="/audit", title="Audit log · FlowMate",
              on_load=[AuthState.require_login, AuditState.load])
 app.add_page(contacts_page, route="/contacts", title="Contacts · FlowMate",

@@ -103,8 +103,34 @@ def raise_for_status(response: httpx.Response, *, what: str, secrets: list[str])
     message = scrub(f"{what} returned HTTP {status}: {provider_message(response)}", secrets)
     details = {"status": status}
     if status in RETRYABLE_STATUSES or status >= 500:
-        raise RetryableError(message, details=details)
+        raise RetryableError(message, details=details, retry_after=retry_after_seconds(response))
     raise PermanentError(message, details=details)
+
+
+def retry_after_seconds(response: httpx.Response, *, cap_s: float = 86400.0) -> float | None:
+    """``Retry-After`` of a 429/503 answer in seconds (delta-seconds or an HTTP date), else None.
+
+    The executor waits exactly this long instead of its own backoff: a provider that says when
+    it will take calls again is better informed than our guess.
+    """
+    if response.status_code not in (429, 503):
+        return None
+    value = (response.headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        from datetime import UTC, datetime
+
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, min(seconds, cap_s))
 
 
 def json_body(response: httpx.Response) -> Any:

@@ -178,3 +178,7 @@ def record_test(session: Any, actor: Any, connection_id: str, result: dict[str, 
                  {"ok": bool(result.get("ok")), "type": result.get("type"),
                   "message": str(result.get("message") or "")[:300]})
     return result
+# Checks of the integration connection types (Xero, Google Sheets, Stripe, Shopify, Mailchimp).
+from engine.services.integration_checks import INTEGRATION_CHECKS  # noqa: E402
+
+CHECKS.update(INTEGRATION_CHECKS)

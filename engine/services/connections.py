@@ -48,6 +48,7 @@ CONNECTION_TYPES: Mapping[str, type[ConnectionType]] = _ConnectionTypes()
 DATA_LOCATIONS = ("au", "nz", "sg", "us", "eu", "unknown")
 
 
+
 class ConnectionInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -27,6 +27,7 @@ def build_api() -> Any:
         health,
         hooks,
         metrics,
+        oauth,
         runs,
         signin,
         templates,
@@ -67,6 +68,7 @@ def build_api() -> Any:
         api.include_router(module.router)
     api.include_router(exports.router)  # data governance: exports, erasure, retention, residency
 
+    api.include_router(oauth.router)  # /oauth/start, /oauth/callback: the browser side of "Connect"
     api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404
     api.add_middleware(
         CORSMiddleware,

@@ -218,7 +218,18 @@ def _app_env(port: int, web_dir: Path, run_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+def local_oauth() -> Iterator[Any]:
+    """A local OAuth 2.0 authorization server + Xero API (tests/integrations/fake_oauth.py) that the
+    app's Xero connection type points at, so "Connect" runs end to end in Chromium."""
+    sys.path.insert(0, str(REPO / "tests" / "integrations"))
+    from fake_oauth import FakeOAuth, running
+
+    with running(FakeOAuth()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory, local_oauth: Any) -> Iterator[AppServer]:
     """The real app in prod mode on a free port; yields its base URL (``.base_url``)."""
     external = os.environ.get("FLOWMATE_E2E_BASE_URL")
     if external:
@@ -235,6 +246,9 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 
     with _web_workdir() as web_dir:
         env = _app_env(port, web_dir, run_dir)
+        from fake_oauth import oauth_env_vars
+
+        env.update(oauth_env_vars(local_oauth))  # Xero connects to the local authorization server
         if not Path(env["REFLEX_BUN_PATH"]).exists():
             unavailable(f"bun not found at {env['REFLEX_BUN_PATH']} (run `make install`)")
 

@@ -117,7 +117,6 @@ def test_pseudonymising_a_deleted_person_keeps_the_chain_valid(any_db: str, work
 
 def test_sign_in_events_appear_in_the_users_workspaces(sqlite_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from limits import parse
-
     from support import reset_engine_state
 
     monkeypatch.setenv("FLOWMATE_LOGIN_RATE_LIMIT", "100/minute")  # only the failure lockout counts here

@@ -27,6 +27,20 @@ ACTION_ICONS = (
     ("sms.send", rx.icon("message_square", size=16)),
     ("crm.upsert_contact", rx.icon("contact", size=16)),
     ("slack.post_message", rx.icon("hash", size=16)),
+    # Integrations (issue 15)
+    ("xero.find_contact", rx.icon("receipt", size=16)),
+    ("xero.upsert_contact", rx.icon("receipt", size=16)),
+    ("xero.create_invoice", rx.icon("receipt", size=16)),
+    ("xero.record_payment", rx.icon("receipt", size=16)),
+    ("stripe.find_customer", rx.icon("credit_card", size=16)),
+    ("stripe.create_customer", rx.icon("credit_card", size=16)),
+    ("stripe.create_payment_link", rx.icon("credit_card", size=16)),
+    ("shopify.add_order_note", rx.icon("shopping_bag", size=16)),
+    ("shopify.tag_customer", rx.icon("shopping_bag", size=16)),
+    ("mailchimp.upsert_member", rx.icon("mails", size=16)),
+    ("sheets.append_row", rx.icon("sheet", size=16)),
+    ("sheets.find_rows", rx.icon("sheet", size=16)),
+    ("sheets.update_row", rx.icon("sheet", size=16)),
 )
 
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from engine.actions._samples import sample_output
 from flowmate_app.features.builder.schema_form import (
     MISSING,
     FieldError,
@@ -447,6 +448,8 @@ def earlier_step_references(draft: Draft, index: int, outputs: dict[str, Any] | 
             except ValueError:
                 mapping = {}
             _paths(mapping, base, 1, known)
+        elif (sample_out := sample_output(step.action)) is not None:  # integrations' example outputs
+            _paths(sample_out, base, 1, known)
         refs += known
     return refs
 

@@ -87,10 +87,24 @@ def form_dialog() -> rx.Component:
                         width="100%",
                     ),
                     rx.foreach(S.form_fields, form_field),
+                    rx.cond(S.form_oauth, oauth_panel()),
                     form_error(S.form_error, "connection-error"),
                     rx.flex(
                         rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
-                        rx.button("Save connection", type="submit", loading=S.saving, id="connection-save"),
+                        rx.cond(
+                            S.form_oauth & (S.form_id == ""),
+                            rx.button(rx.icon("external_link", size=14), "Connect to " + S.form_oauth_title,
+                                      type="submit", loading=S.saving, disabled=~S.form_oauth_configured,
+                                      id="connection-connect"),
+                            rx.hstack(
+                                rx.cond(S.form_oauth, rx.button(
+                                    rx.icon("refresh_cw", size=14), "Reconnect", type="button", variant="soft",
+                                    disabled=~S.form_oauth_configured, on_click=S.reconnect_from_form,
+                                    id="connection-reconnect")),
+                                rx.button("Save connection", type="submit", loading=S.saving, id="connection-save"),
+                                spacing="3",
+                            ),
+                        ),
                         spacing="3",
                         justify="end",
                         width="100%",
@@ -106,6 +120,45 @@ def form_dialog() -> rx.Component:
         ),
         open=S.form_open,
         on_open_change=S.set_form_open,
+    )
+
+
+def oauth_panel() -> rx.Component:
+    """What an OAuth type shows instead of secret fields: where Connect goes, or why it cannot."""
+    return rx.cond(
+        S.form_oauth_configured,
+        rx.callout(
+            "You will sign in at " + S.form_oauth_title + " and approve access; FlowMate stores the tokens "
+            "encrypted and renews them by itself.",
+            icon="shield_check", color_scheme="blue", size="1", width="100%", id="oauth-info",
+        ),
+        rx.callout(S.form_oauth_help, icon="triangle_alert", color_scheme="amber", size="1", width="100%",
+                   id="oauth-not-configured"),
+    )
+
+
+def oauth_badges(c: rx.Var) -> rx.Component:
+    """Reconnect needed / choose organisation, with the button that fixes it."""
+    return rx.fragment(
+        rx.cond(
+            c["oauth_status"] == "reconnect_needed",
+            rx.hstack(
+                rx.badge(rx.icon("circle_alert", size=12), "Reconnect needed", color_scheme="red", size="2",
+                         title=c["oauth_message"], class_name="reconnect-needed"),
+                rx.cond(AuthState.can_edit, rx.button(rx.icon("refresh_cw", size=14), "Reconnect", size="2",
+                                                      color_scheme="red", on_click=S.reconnect(c["id"], c["type"]))),
+                spacing="2", align="center",
+            ),
+        ),
+        rx.cond(
+            c["needs_tenant"] != "",
+            rx.cond(AuthState.can_edit, rx.button(rx.icon("building_2", size=14), "Choose organisation", size="2",
+                                                  color_scheme="amber", variant="soft",
+                                                  on_click=S.choose_tenant(c["id"]))),
+        ),
+        rx.cond(c["oauth_status"] == "not_connected",
+                rx.cond(AuthState.can_edit, rx.button(rx.icon("external_link", size=14), "Connect", size="2",
+                                                      on_click=S.reconnect(c["id"], c["type"])))),
     )
 
 
@@ -143,6 +196,7 @@ def connection_row(c: rx.Var) -> rx.Component:
                 min_width="0",
             ),
             rx.hstack(
+                rx.cond(c["oauth"] != "", oauth_badges(c)),
                 rx.button(rx.icon("plug_zap", size=14), "Test", variant="soft", size="2",
                           loading=S.testing_id == c["id"], on_click=S.test(c["id"])),
                 rx.cond(

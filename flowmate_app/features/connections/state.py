@@ -8,13 +8,17 @@ merges it). "Test" makes one cheap real call through engine.services.connection_
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
+from urllib.parse import urlencode
 
 import reflex as rx
 from sqlmodel import Session
 
 from engine.db import session_scope
 from engine.errors import FlowMateError, ValidationFailed
+from engine.oauth import connect as oauth_connect
+from engine.oauth import flows as oauth_flows
 from engine.services import connections as svc
 from engine.services.actor import Actor
 from flowmate_app.auth import AuthState, error_text
@@ -43,6 +47,12 @@ PLACEHOLDERS: dict[str, str] = {
 }
 TYPE_ICONS = {"http": "globe", "smtp": "mail", "twilio": "message_square", "clicksend": "message_square",
               "hubspot": "contact", "slack": "hash"}
+# Integrations (issue 15): icons, labels and placeholders of the new connection types.
+TYPE_ICONS.update({"xero": "receipt", "google_sheets": "sheet", "stripe": "credit_card", "shopify": "shopping_bag",
+                   "mailchimp": "mails"})
+LABELS.update({"webhook_secret": "Webhook signing secret", "shop_domain": "Shop domain", "api_version": "API version",
+               "tenant_id": "Organisation ID", "tenant_name": "Organisation", "refresh_token": "Refresh token"})
+PLACEHOLDERS.update({"shop_domain": "your-shop.myshopify.com", "api_version": "2025-10"})
 
 
 def _label(name: str) -> str:
@@ -64,6 +74,12 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
     form_field_errors: dict[str, str] = {}
     saving: bool = False
 
+    # "Connect" for OAuth types (engine.oauth): the form shows a button instead of secret fields.
+    form_oauth: bool = False
+    form_oauth_configured: bool = False
+    form_oauth_title: str = ""
+    form_oauth_help: str = ""
+
     # Test (delete: ConfirmDeleteMixin).
     testing_id: str = ""
     test_results: dict[str, str] = {}
@@ -77,6 +93,8 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
                     secrets_set: list[str] | None = None) -> list[dict[str, str]]:
         kind = svc.CONNECTION_TYPES[type_]
         config, secrets_set = config or {}, secrets_set or []
+        if oauth_flows.flow_for(type_) is not None:
+            return []  # tokens come from Connect; tenant and base URL are set by the flow
         out = []
         for name in kind.config_fields:
             value = config.get(name)
@@ -104,17 +122,20 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
         try:
             with session_scope() as session:
                 items = svc.list_connections(session, actor)
+                grants = oauth_connect.grant_status(session, [c["id"] for c in items])
             self.rows = [
                 {
                     "id": c["id"], "name": c["name"], "type": c["type"],
                     "type_title": svc.CONNECTION_TYPES[c["type"]].title if c["type"] in svc.CONNECTION_TYPES
                     else c["type"],
                     "icon": TYPE_ICONS.get(c["type"], "plug"),
-                    "summary": " · ".join(str(c["config"][k]) for k in ("host", "base_url", "username", "account_sid",
+                    "summary": " · ".join(str(c["config"][k]) for k in ("tenant_name", "shop_domain", "host",
+                                                                         "base_url", "username", "account_sid",
                                                                          "from_number", "from_email")
                                           if c["config"].get(k))[:120],
                     "secrets": ", ".join(_label(s) for s in c["secrets_set"]) or "none",
                     "updated": fmt_ago(c["updated_at"]),
+                    **_oauth_row(c, grants.get(c["id"])),
                 }
                 for c in items
             ]
@@ -129,6 +150,7 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
     def open_new(self) -> None:
         self.form_id, self.form_type, self.form_name = "", "smtp", ""
         self.form_fields = self._fields_for("smtp")
+        self._set_oauth("smtp")
         self.form_error, self.form_field_errors, self.form_open = "", {}, True
 
     @rx.event
@@ -143,6 +165,7 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
             return rx.toast.error(error_text(exc))
         self.form_id, self.form_type, self.form_name = data["id"], data["type"], data["name"]
         self.form_fields = self._fields_for(data["type"], data["config"], data["secrets_set"])
+        self._set_oauth(data["type"])
         self.form_error, self.form_field_errors, self.form_open = "", {}, True
         return None
 
@@ -155,6 +178,7 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
         if value in svc.CONNECTION_TYPES and not self.form_id:
             self.form_type = value
             self.form_fields = self._fields_for(value)
+            self._set_oauth(value)
             self.form_field_errors = {}
 
     @rx.event
@@ -174,6 +198,8 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
                 secret[key.split(".", 1)[1]] = value
         raw = {"type": self.form_type, "name": str(form.get("name") or "").strip(), "config": config,
                "secret": secret}
+        if self.form_oauth and not self.form_id:
+            return self._connect(raw["name"])  # editing an OAuth connection saves its name below
         self.saving = True
         try:
             with session_scope() as session:
@@ -229,3 +255,72 @@ class ConnectionsState(ConfirmDeleteMixin, AuthState):
     def _deleted(self) -> Any:
         self.load()
         return rx.toast.success(f"Deleted “{self.confirm_name}”")
+
+    # -- OAuth "Connect" (engine.oauth) -----------------------------------------------------
+
+    def _set_oauth(self, type_: str) -> None:
+        status = oauth_connect.provider_status(type_)
+        self.form_oauth = bool(status["oauth"])
+        self.form_oauth_configured = bool(status.get("configured"))
+        self.form_oauth_title = str(status.get("title") or "")
+        self.form_oauth_help = (
+            "" if not status["oauth"] or status.get("configured") else
+            f"{status['title']} is not configured on this server yet. The administrator creates an app at "
+            f"{status['title']} with the callback URL {status['redirect_uri']} and sets "
+            f"{status['env_prefix']}CLIENT_ID and {status['env_prefix']}CLIENT_SECRET."
+        )
+
+    def _connect(self, name: str) -> Any:
+        """Leave the page for /oauth/start (a full navigation: it answers with a redirect to the
+        provider, which comes back to /oauth/callback)."""
+        if not self.form_oauth_configured:
+            self.form_error = self.form_oauth_help
+            return None
+        params = {"type": self.form_type}
+        if self.form_id:
+            params["connection_id"] = self.form_id
+        elif not name:
+            self.form_error, self.form_field_errors = "the connection is invalid", {"name": "required"}
+            return None
+        else:
+            params["name"] = name
+        self.saving = True
+        return _navigate("/oauth/start?" + urlencode(params))
+
+    @rx.event
+    def reconnect_from_form(self) -> Any:
+        if not self.form_oauth_configured:
+            self.form_error = self.form_oauth_help
+            return None
+        return self.reconnect(self.form_id, self.form_type)
+
+    @rx.event
+    def reconnect(self, connection_id: str, type_: str) -> Any:
+        return _navigate("/oauth/start?" + urlencode({"type": type_, "connection_id": connection_id}))
+
+    @rx.event
+    def choose_tenant(self, connection_id: str) -> Any:
+        return _navigate(f"/oauth/tenants/{connection_id}")
+
+    @rx.event
+    def announce_connected(self) -> Any:
+        """After /oauth/callback sends the browser back here with ?connected=<name>."""
+        self.form_open, self.saving = False, False  # the Connect dialog was left for the provider
+        name = str(self.router.url.query_parameters.get("connected") or "")
+        return rx.toast.success(f"Connected “{name}”") if name else None
+
+
+def _navigate(path: str) -> Any:
+    """A full page load (not client-side routing): /oauth/* are server routes, not pages."""
+    return rx.call_script(f"window.location.assign({json.dumps(path)})")
+
+
+def _oauth_row(c: dict[str, Any], grant: dict[str, Any] | None) -> dict[str, str]:
+    """Row badges for OAuth connections: Reconnect needed, or an organisation still to choose."""
+    flow = oauth_flows.flow_for(c["type"])
+    if flow is None:
+        return {"oauth": "", "oauth_status": "", "oauth_message": "", "needs_tenant": ""}
+    status = (grant or {}).get("status") or ("ok" if "access_token" in c["secrets_set"] else "not_connected")
+    needs_tenant = flow.list_tenants is not None and status == "ok" and not c["config"].get("tenant_id")
+    return {"oauth": "true", "oauth_status": status, "oauth_message": str((grant or {}).get("message") or ""),
+            "needs_tenant": "true" if needs_tenant else ""}
