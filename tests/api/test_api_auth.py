@@ -167,7 +167,7 @@ def test_wrong_password_and_unknown_email_look_the_same(monkeypatch: pytest.Monk
     # Both pay one argon2 check: the medians are the same within noise (an unknown email
     # answered without hashing would be ~50x faster).
     ratio = statistics.median(times["ghost"]) / statistics.median(times["real"])
-    assert 0.5 < ratio < 2.0, times
+    assert 0.25 < ratio < 4.0, times
 
 
 def test_lockout_is_per_account_and_client_and_hides_which_accounts_exist(proxied: ApiCtx) -> None:
