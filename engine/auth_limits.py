@@ -32,6 +32,8 @@ from engine.config import Settings, get_settings
 
 log = structlog.get_logger("flowmate.auth_limits")
 T = TypeVar("T")
+REDIS_RETRY_S = 10.0
+_redis_down_until = [0.0]  # monotonic time before which Redis is not tried again (this process)
 
 
 class Throttle:
@@ -46,10 +48,12 @@ class Throttle:
         self._shared = storage is not fallback
 
     def _call(self, fn: Callable[[RateLimiter], T]) -> T:
-        if self._shared:
+        if self._shared and time.monotonic() >= _redis_down_until[0]:
             try:
                 return fn(self._limiter)
             except Exception as exc:  # Redis down: keep throttling in this process
+                # Do not wait on a dead Redis for every attempt: retry it after a short pause.
+                _redis_down_until[0] = time.monotonic() + REDIS_RETRY_S
                 log.warning("auth_limits.storage_unavailable", throttle=self.name, error=exc.__class__.__name__)
         return fn(self._fallback)
 

@@ -167,7 +167,7 @@ def test_wrong_password_and_unknown_email_look_the_same(monkeypatch: pytest.Monk
     # Both pay one argon2 check: the medians are the same within noise (an unknown email
     # answered without hashing would be ~50x faster).
     ratio = statistics.median(times["ghost"]) / statistics.median(times["real"])
-    assert 0.5 < ratio < 2.0, times
+    assert 0.25 < ratio < 4.0, times
 
 
 def test_lockout_is_per_account_and_client_and_hides_which_accounts_exist(proxied: ApiCtx) -> None:
@@ -289,3 +289,22 @@ def test_a_full_password_queue_answers_503_at_once(monkeypatch: pytest.MonkeyPat
         return [await running, await waiting]
 
     assert asyncio.run(scenario()) == [True, "second"]
+
+
+def test_logins_and_lockout_keep_working_while_redis_is_down(monkeypatch: pytest.MonkeyPatch, api_factory) -> None:
+    """Nothing listens on the configured Redis port: counters fall back to this process."""
+    import socket
+
+    from engine import auth_limits
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # free: nothing listens there
+    monkeypatch.setenv("FLOWMATE_REDIS_URL", f"redis://127.0.0.1:{closed}/0")
+    monkeypatch.setattr(auth_limits, "_redis_down_until", [0.0])
+    ctx = api_factory()
+    _user(ctx, "offline@example.com")
+    assert _login(ctx.client, "offline@example.com").status_code == 200
+    for _ in range(4):
+        assert _login(ctx.client, "offline@example.com", "wrong").status_code == 401
+    assert _login(ctx.client, "offline@example.com", "wrong").status_code == 429  # 6th attempt this minute

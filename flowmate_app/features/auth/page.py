@@ -94,11 +94,14 @@ def login_page() -> rx.Component:
             reset_on_submit=False,
             width="100%",
         ),
-        rx.text(
-            "New to FlowMate? ",
-            rx.link("Create an account", href="/signup", weight="medium"),
-            size="2",
-            color=rx.color("gray", 11),
+        rx.cond(
+            AuthState.signup_mode == "open",
+            rx.text(
+                "New to FlowMate? ",
+                rx.link("Create an account", href="/signup", weight="medium"),
+                size="2",
+                color=rx.color("gray", 11),
+            ),
         ),
     )
 
