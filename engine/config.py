@@ -57,6 +57,24 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    # System mail (invitations, password resets, verification): engine/mail
+    smtp_url: SecretStr | None = Field(None, description="smtp://user:pass@host:587 (STARTTLS when offered) or "
+                                       "smtps://user:pass@host:465; unset = mails go to mail_outbox_dir.")
+    mail_from: str = "FlowMate <flowmate@localhost>"
+    mail_outbox_dir: str = "./mail-outbox"
+
+    # Sign-in with OpenID Connect (engine/services/oidc.py)
+    oidc_google_client_id: str = ""
+    oidc_google_client_secret: SecretStr = SecretStr("")
+    oidc_microsoft_client_id: str = ""
+    oidc_microsoft_client_secret: SecretStr = SecretStr("")
+    oidc_microsoft_tenant: str = Field("common", description="'common', 'organizations' or a tenant id/domain")
+    oidc_providers: list[dict[str, str]] = Field(
+        default_factory=list,
+        description='More providers as JSON: [{"id": "okta", "name": "Okta", "discovery_url": "https://.../'
+                    '.well-known/openid-configuration", "client_id": "...", "client_secret": "..."}]',
+    )
+
     @field_validator("outbound_allow", mode="before")
     @classmethod
     def _split_cidrs(cls, value: object) -> object:
