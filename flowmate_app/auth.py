@@ -18,7 +18,7 @@ import reflex as rx
 from engine.db import session_scope
 from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, ValidationFailed
 from engine.models import Role
-from engine.services import accounts, sessions
+from engine.services import accounts, sessions, verification
 from engine.services.actor import Actor
 
 SESSION_MAX_AGE_S = int(sessions.SESSION_LIFETIME.total_seconds())
@@ -77,19 +77,37 @@ class AuthState(rx.State):
     @plain_method
     def actor(self) -> Actor | None:
         """The services Actor for this browser session (None when signed out or revoked)."""
-        if not self.session_token:
+        token = self.current_token()
+        if not token:
             return None
         with session_scope() as session:
-            return sessions.session_actor(session, self.session_token)
+            return sessions.session_actor(session, token)
+
+    @plain_method
+    def current_token(self) -> str:
+        """The session token: the script-visible cookie, or the HttpOnly one an HTTP route set
+        (OIDC callback, invitation sign-up), which arrives in the websocket's request headers."""
+        if self.session_token:
+            return self.session_token
+        from http.cookies import SimpleCookie
+
+        jar = SimpleCookie()
+        try:
+            jar.load(self.router.headers.cookie or "")
+        except Exception:
+            return ""
+        morsel = jar.get(sessions.COOKIE_NAME)
+        return morsel.value if morsel else ""
 
     def _load_identity(self) -> bool:
         """Read user, workspace, role and workspace list for the cookie; False when signed out."""
-        if not self.session_token:
+        token = self.current_token()
+        if not token:
             self._clear_identity()
             return False
         with session_scope() as session:
-            signed = sessions.resolve_session(session, self.session_token)
-            actor = sessions.session_actor(session, self.session_token) if signed else None
+            signed = sessions.resolve_session(session, token)
+            actor = sessions.session_actor(session, token) if signed else None
             if signed is None or actor is None:
                 self._clear_identity()
                 return False
@@ -205,6 +223,7 @@ class AuthState(rx.State):
                 user = accounts.create_user(session, email, password, ws, role=Role.owner.value, name=name,
                                             actor_label=f"signup:{email}")
                 token = sessions.start_session(session, user, ws.id)
+                verification.send_verification(session, user, ws.name)  # usable now; verified by the link
         except Conflict:
             self.auth_error = "An account with this email already exists. Log in instead."
             return None
@@ -218,20 +237,20 @@ class AuthState(rx.State):
 
     @rx.event
     def log_out(self) -> Any:
-        if self.session_token:
+        if self.current_token():
             with session_scope() as session:
-                sessions.log_out(session, self.session_token)
+                sessions.log_out(session, self.current_token())
         self.session_token = ""
         self._clear_identity()
         return [rx.remove_cookie(sessions.COOKIE_NAME, {"path": "/"}), rx.redirect("/login")]
 
     @rx.event
     def switch_workspace(self, workspace_id: str) -> Any:
-        if not self.session_token or workspace_id == self.workspace_id:
+        if not self.current_token() or workspace_id == self.workspace_id:
             return None
         try:
             with session_scope() as session:
-                sessions.switch_workspace(session, self.session_token, workspace_id)
+                sessions.switch_workspace(session, self.current_token(), workspace_id)
         except NotFound:
             return rx.toast.error("That workspace is not available.")
         self._load_identity()

@@ -67,6 +67,18 @@ app.add_page(settings_page, route="/settings", title="Settings · FlowMate",
 app.add_page(members_page, route="/members", title="Members · FlowMate",
              on_load=[AuthState.require_login, MembersState.load])
 
+# Accounts: pages behind emailed links (no sign-in needed to open them).
+from flowmate_app.features.account import links_page, links_state  # noqa: E402
+
+app.add_page(links_page.invite_page, route="/invite/[token]", title="Invitation · FlowMate",
+             on_load=links_state.InviteState.load_invite)
+app.add_page(links_page.forgot_page, route="/forgot", title="Forgot password · FlowMate",
+             on_load=links_state.ForgotState.open_forgot)
+app.add_page(links_page.reset_page, route="/reset/[token]", title="Reset password · FlowMate",
+             on_load=links_state.ResetState.open_reset)
+app.add_page(links_page.verify_page, route="/verify/[token]", title="Confirm email · FlowMate",
+             on_load=links_state.VerifyState.open_verify)
+
 # Navigation entries whose feature has not landed yet; each feature deletes its line here and
 # registers its own page instead.
 PLACEHOLDER_ROUTES: dict[str, str] = {

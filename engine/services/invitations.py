@@ -92,8 +92,10 @@ def _send(session: Session, inv: Invitation, ws: Workspace, inviter: str) -> str
     return _link(clear)
 
 
-def _inviter_name(actor: Actor) -> str:
-    return actor.label.split(":", 1)[-1]
+def _inviter_name(session: Session, actor: Actor) -> str:
+    """How the mail names the inviter: their name, else their address (or the CLI label)."""
+    user = session.get(User, actor.user_id) if actor.user_id else None
+    return (user.name or user.email) if user else actor.label.split(":", 1)[-1]
 
 
 def invite(session: Session, actor: Actor, email: str, role: str) -> tuple[Invitation, str]:
@@ -123,7 +125,7 @@ def invite(session: Session, actor: Actor, email: str, role: str) -> tuple[Invit
         inv = Invitation(workspace_id=ws.id, email=email, role=parsed.value, token_hash="", invited_by=actor.label,
                          expires_at=now + INVITE_LIFETIME)
     inv.role, inv.invited_by = parsed.value, actor.label
-    link = _send(session, inv, ws, _inviter_name(actor))
+    link = _send(session, inv, ws, _inviter_name(session, actor))
     audit.record(session, actor, action, "invitation", inv.id, {"email": email, "role": parsed.value})
     return inv, link
 
@@ -147,7 +149,7 @@ def resend(session: Session, actor: Actor, invitation_id: str) -> str:
     if Role(inv.role).rank > Role(actor.role).rank:
         raise Forbidden(f"you cannot resend an invitation as {inv.role}: that is above your own role")
     ws = session.get(Workspace, actor.workspace_id)
-    link = _send(session, inv, ws, _inviter_name(actor))
+    link = _send(session, inv, ws, _inviter_name(session, actor))
     audit.record(session, actor, "invitation.resend", "invitation", inv.id, {"email": inv.email})
     return link
 

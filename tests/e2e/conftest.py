@@ -215,7 +215,17 @@ def _app_env(port: int, web_dir: Path, run_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+def mail_sink() -> Iterator[Any]:
+    """The real SMTP server (aiosmtpd) the app sends its system mail to (FLOWMATE_SMTP_URL)."""
+    from mail_support import smtp_server
+
+    with smtp_server() as (sink, port):
+        sink.port = port
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory, mail_sink: Any) -> Iterator[AppServer]:
     """The real app in prod mode on a free port; yields its base URL (``.base_url``)."""
     external = os.environ.get("FLOWMATE_E2E_BASE_URL")
     if external:
@@ -232,6 +242,10 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 
     with _web_workdir() as web_dir:
         env = _app_env(port, web_dir, run_dir)
+        from mail_support import smtp_url
+
+        env.update({"FLOWMATE_SMTP_URL": smtp_url(mail_sink.port), "FLOWMATE_MAIL_FROM": "FlowMate <no-reply@e2e.test>",
+                    "FLOWMATE_MAIL_OUTBOX_DIR": str(run_dir / "mail-outbox")})
         if not Path(env["REFLEX_BUN_PATH"]).exists():
             unavailable(f"bun not found at {env['REFLEX_BUN_PATH']} (run `make install`)")
 

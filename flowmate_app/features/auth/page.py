@@ -68,6 +68,8 @@ def auth_shell(*children: rx.Component) -> rx.Component:
 
 
 def login_page() -> rx.Component:
+    from flowmate_app.features.account.links_page import forgot_link, login_extras
+
     return auth_shell(
         rx.vstack(
             rx.heading("Log in", as_="h1", size="6"),
@@ -75,10 +77,12 @@ def login_page() -> rx.Component:
             spacing="1",
         ),
         error_callout(),
+        login_extras(),
         rx.form(
             rx.vstack(
                 field("Email", "email", type_="email", placeholder="you@business.com.au", autocomplete="email"),
                 field("Password", "password", type_="password", autocomplete="current-password"),
+                forgot_link(),
                 rx.button("Log in", type="submit", size="3", width="100%", id="login-submit"),
                 spacing="4",
                 width="100%",
