@@ -165,6 +165,9 @@ class AuthState(rx.State):
     def require_login(self) -> Any:
         """on_load of every protected page: refresh the identity or go to the login page."""
         if self._load_identity():
+            from flowmate_app.features.account.state import record_device
+
+            record_device(self)  # the account page's "last seen, device, IP"
             return None
         return rx.redirect(f"/login?next={quote(self._current_path(), safe='')}")
 

@@ -79,6 +79,16 @@ app.add_page(links_page.reset_page, route="/reset/[token]", title="Reset passwor
 app.add_page(links_page.verify_page, route="/verify/[token]", title="Confirm email · FlowMate",
              on_load=links_state.VerifyState.open_verify)
 
+from flowmate_app.features.account.page import account_page  # noqa: E402
+from flowmate_app.features.account.state import AccountState  # noqa: E402
+from flowmate_app.features.tokens.page import tokens_page  # noqa: E402
+from flowmate_app.features.tokens.state import TokensState  # noqa: E402
+
+app.add_page(account_page, route="/account", title="Account · FlowMate",
+             on_load=[AuthState.require_login, AccountState.load_account])
+app.add_page(tokens_page, route="/tokens", title="API tokens · FlowMate",
+             on_load=[AuthState.require_login, TokensState.load])
+
 # Navigation entries whose feature has not landed yet; each feature deletes its line here and
 # registers its own page instead.
 PLACEHOLDER_ROUTES: dict[str, str] = {

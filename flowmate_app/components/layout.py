@@ -36,6 +36,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Audit log", "/audit", "scroll_text"),
     NavItem("Members", "/members", "users"),
     NavItem("Settings", "/settings", "settings"),
+    NavItem("API tokens", "/tokens", "key_round"),
 )
 
 

@@ -158,3 +158,39 @@ def test_reset_for_unknown_email_answers_the_same_in_the_same_time(team) -> None
     assert abs(median_known - median_unknown) < 0.1, (median_known, median_unknown)
     with session_scope() as session:
         assert session.exec(select(SystemMail).where(SystemMail.to_email == "nobody@bondi.example")).first() is None
+
+
+def test_token_expiry_and_last_used(team) -> None:
+    from engine.models import ApiToken
+
+    with session_scope() as session:
+        with pytest.raises(Forbidden):
+            accounts.create_token(session, team["admin"], role="owner", name="too high")
+        with pytest.raises(ValidationFailed):
+            accounts.create_token(session, team["admin"], role="viewer", name="x", expires_in_days=0)
+        token, clear = accounts.create_token(session, team["admin"], role="editor", name="ci", expires_in_days=7)
+    with session_scope() as session:
+        assert accounts.resolve_token(session, clear).role == Role.editor
+    with session_scope() as session:
+        row = session.get(ApiToken, token.id)
+        assert row.last_used_at is not None
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        session.add(row)
+    with session_scope() as session:
+        assert accounts.resolve_token(session, clear) is None
+
+
+def test_leave_rules(team) -> None:
+    from engine.services import my_workspaces
+
+    with session_scope() as session:
+        with pytest.raises(ValidationFailed, match="only workspace"):
+            my_workspaces.leave_workspace(session, team["admin"])
+        adam = session.get(User, team["admin"].user_id)
+        my_workspaces.create_own_workspace(session, adam, "Adam's own")
+        my_workspaces.leave_workspace(session, team["admin"])
+        assert [ws.name for ws, _ in accounts.memberships_of(session, adam.id)] == ["Adam's own"]
+        olive = session.get(User, team["owner"].user_id)
+        my_workspaces.create_own_workspace(session, olive, "Olive's second")
+        with pytest.raises(ValidationFailed, match="last owner"):
+            my_workspaces.leave_workspace(session, team["owner"])
