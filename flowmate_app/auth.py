@@ -18,7 +18,7 @@ import reflex as rx
 from engine.db import session_scope
 from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, ValidationFailed
 from engine.models import Role
-from engine.services import accounts, sessions, verification
+from engine.services import accounts, sessions, sso_policy, verification
 from engine.services.actor import Actor
 
 SESSION_MAX_AGE_S = int(sessions.SESSION_LIFETIME.total_seconds())
@@ -190,6 +190,10 @@ class AuthState(rx.State):
         try:
             with session_scope() as session:
                 token = sessions.log_in(session, email, password)
+                sso_policy.refuse_password_login(session, email)  # a workspace requires SSO: no session
+        except sso_policy.SsoRequired as exc:
+            self.auth_error = str(exc)
+            return None
         except Forbidden as exc:
             message = str(exc)
             if "too many" in message:

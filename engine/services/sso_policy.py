@@ -87,6 +87,18 @@ def update_policy(session: Session, actor: Actor, *, allowed_domains: str | list
     return policy
 
 
+class SsoRequired(Forbidden):
+    """Password login refused because a workspace of this person requires SSO."""
+
+
+def refuse_password_login(session: Session, email: str) -> None:
+    """Raise SsoRequired when the account behind ``email`` must sign in with SSO."""
+    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
+    message = password_login_refusal(session, user) if user else None
+    if message:
+        raise SsoRequired(message)
+
+
 def password_login_refusal(session: Session, user: User) -> str | None:
     """Why ``user`` may not sign in with a password (a workspace requires SSO), or None."""
     required = session.exec(

@@ -54,9 +54,10 @@ def build_api() -> Any:
     errors.install(api)
     for module in (workflows, runs, templates, connections, audit, usage, tokens, hooks, health, metrics):
         api.include_router(module.router)
-    from flowmate_app.api import invitation_signup
+    from flowmate_app.api import invitation_signup, oidc
 
     api.include_router(invitation_signup.router)  # accounts: form posts that sign a browser in
+    api.include_router(oidc.router)  # accounts: sign-in with OpenID Connect providers
 
     api.include_router(errors.fallback_router)  # last: unknown /api paths answer JSON 404
     api.add_middleware(

@@ -12,17 +12,10 @@ from flowmate_app.features.account.links_state import (
     ResetState,
     VerifyState,
 )
+from flowmate_app.features.account.native import NativeForm
 from flowmate_app.features.auth.page import auth_shell, field
 
 MUTED = rx.color("gray", 11)
-
-
-class NativeForm(rx.el.Div):
-    """A plain HTML ``<form>`` the browser submits itself (rx.el.form always intercepts submit)."""
-
-    tag = "form"
-    action: rx.Var[str]
-    method: rx.Var[str]
 
 
 def _heading(title: str | rx.Var, text: str | rx.Var) -> rx.Component:
@@ -198,9 +191,13 @@ def verify_page() -> rx.Component:
 
 def login_extras() -> rx.Component:
     """Added to /login: the notice after a reset, and the way to the reset form."""
+    from flowmate_app.features.account.sso_buttons import sso_buttons
+
     return rx.fragment(
         rx.cond(LoginNoticeState.login_notice != "",
                 _callout(LoginNoticeState.login_notice, "green", "check", id="login-notice")),
+        rx.cond(LoginNoticeState.sso_error != "", _callout(LoginNoticeState.sso_error, id="sso-error")),
+        sso_buttons("Continue"),
     )
 
 

@@ -185,10 +185,25 @@ class VerifyState(rx.State):
 
 
 class LoginNoticeState(rx.State):
-    """A one-line notice on /login after a flow that ends there (``?reset=done``)."""
+    """What /login and /signup read from their query: ``?reset=done``, ``?sso_error=``, ``?next=``."""
 
     @rx.var
     def login_notice(self) -> str:
         if self.router.url.query_parameters.get("reset") == "done":
             return "Your password was changed and every other session was signed out. Log in with the new one."
         return ""
+
+    @rx.var
+    def sso_error(self) -> str:
+        from engine.services.oidc import OidcRefused
+
+        code = self.router.url.query_parameters.get("sso_error", "")
+        return OidcRefused.MESSAGES.get(code, OidcRefused.MESSAGES["token"]) if code else ""
+
+    @rx.var
+    def next_param(self) -> str:
+        from urllib.parse import quote
+
+        from flowmate_app.auth import safe_next
+
+        return quote(safe_next(self.router.url.query_parameters.get("next")), safe="")

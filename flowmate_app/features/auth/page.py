@@ -101,6 +101,8 @@ def login_page() -> rx.Component:
 
 
 def signup_page() -> rx.Component:
+    from flowmate_app.features.account.sso_buttons import sso_buttons
+
     return auth_shell(
         rx.vstack(
             rx.heading("Create your account", as_="h1", size="6"),
@@ -108,6 +110,7 @@ def signup_page() -> rx.Component:
             spacing="1",
         ),
         error_callout(),
+        sso_buttons("Sign up"),
         rx.form(
             rx.vstack(
                 field("Your name", "name", placeholder="Alex Citizen", autocomplete="name", required=False),

@@ -253,6 +253,54 @@ def pending_invitations() -> rx.Component:
     )
 
 
+def sign_in_rules() -> rx.Component:
+    """Domains that join through SSO with a default role, and the owner's "require SSO" switch."""
+    owner = AuthState.role == "owner"
+    return section_card(
+        "Sign-in rules",
+        rx.cond(M.sso_providers == "",
+                rx.text("No single sign-on provider is configured on this server (FLOWMATE_OIDC_*), so these "
+                        "rules have no effect yet.", size="2", color=rx.color("amber", 11)),
+                rx.text("Sign-in providers on this server: " + M.sso_providers + ".", size="2",
+                        color=rx.color("gray", 11))),
+        rx.form(
+            rx.vstack(
+                labelled("Email domains that join automatically",
+                         rx.input(name="domains", id="policy-domains", default_value=M.policy_domains,
+                                  key=M.policy_domains, placeholder="bondibakery.com.au", width="100%"),
+                         "Anyone who signs in with a provider that has verified an address at one of these domains "
+                         "(comma-separated) joins this workspace.", html_for="policy-domains"),
+                labelled("They join as",
+                         rx.select.root(
+                             rx.select.trigger(id="policy-role", width="10rem"),
+                             rx.select.content(*[rx.select.item(r.capitalize(), value=r)
+                                                 for r in ("admin", "editor", "viewer")]),
+                             value=M.policy_role, on_change=M.set_policy_role,
+                         )),
+                rx.hstack(
+                    rx.switch(checked=M.policy_require_sso, on_change=M.set_policy_require_sso, disabled=~owner,
+                              id="policy-require-sso", name="require_sso"),
+                    rx.vstack(
+                        rx.text("Require single sign-on", size="2", weight="medium"),
+                        rx.text(rx.cond(owner, "Members can no longer log in with a password; they use a sign-in "
+                                               "button.", "Only owners can change this."),
+                                size="1", color=rx.color("gray", 10)),
+                        spacing="0",
+                    ),
+                    spacing="3", align="center",
+                ),
+                form_error(M.policy_error, "policy-error"),
+                rx.flex(rx.button("Save sign-in rules", type="submit", loading=M.policy_saving, id="policy-save"),
+                        justify="end", width="100%"),
+                spacing="3", width="100%",
+            ),
+            on_submit=M.save_policy,
+            reset_on_submit=False,
+            width="100%",
+        ),
+    )
+
+
 def remove_dialog() -> rx.Component:
     return confirm_dialog(
         "Remove member?", M.confirm_name, " loses access to this workspace. Their account stays; you can add them "
@@ -269,6 +317,7 @@ def members_page() -> rx.Component:
                     rx.callout("Only admins and owners can add members or change roles.", icon="lock",
                                color_scheme="gray", variant="surface", size="1", width="100%", id="viewer-notice")),
             pending_invitations(),
+            rx.cond(AuthState.is_admin, sign_in_rules()),
             list_states(
                 M.members_loading, M.members_error, M.members.length() == 0, M.load,
                 rx.text("No members.", size="2"),

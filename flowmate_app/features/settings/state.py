@@ -109,6 +109,13 @@ class MembersState(ConfirmDeleteMixin, AuthState):
     add_role: str = "editor"
     adding: bool = False
     invitations: list[dict[str, str]] = []
+    # Sign-in rules (engine.services.sso_policy)
+    policy_domains: str = ""
+    policy_role: str = "viewer"
+    policy_require_sso: bool = False
+    policy_error: str = ""
+    policy_saving: bool = False
+    sso_providers: str = ""  # names of the configured sign-in providers, "" when none
     # Removing a member: ConfirmDeleteMixin (confirm_name holds the email).
 
     @rx.var
@@ -136,6 +143,7 @@ class MembersState(ConfirmDeleteMixin, AuthState):
         self.members_error, self.members_loading = "", False
         try:
             self.load_invitations(actor)
+            self.load_policy(actor)
         except FlowMateError as exc:
             self.members_error = error_text(exc)
 
@@ -164,6 +172,45 @@ class MembersState(ConfirmDeleteMixin, AuthState):
              "expired": "true" if i["expired"] else "", "sent_count": str(i["sent_count"])}
             for i in items
         ]
+
+    @plain_method
+    def load_policy(self, actor: Actor) -> None:
+        from engine.services import oidc, sso_policy
+
+        with session_scope() as session:
+            policy = sso_policy.policy_public(sso_policy.get_policy(session, actor.workspace_id))
+        self.policy_domains = ", ".join(policy["allowed_domains"])
+        self.policy_role, self.policy_require_sso = policy["auto_join_role"], policy["require_sso"]
+        self.sso_providers = ", ".join(p.name for p in oidc.configured_providers())
+        self.policy_error = ""
+
+    @rx.event
+    def set_policy_role(self, value: str) -> None:
+        self.policy_role = value
+
+    @rx.event
+    def set_policy_require_sso(self, value: bool) -> None:
+        self.policy_require_sso = value
+
+    @rx.event
+    def save_policy(self, form: dict[str, Any]) -> Any:
+        from engine.services import sso_policy
+
+        actor = self.actor()
+        if actor is None:
+            return None
+        self.policy_saving = True
+        try:
+            with session_scope() as session:
+                sso_policy.update_policy(session, actor, allowed_domains=str(form.get("domains") or ""),
+                                         auto_join_role=self.policy_role,
+                                         require_sso=self.policy_require_sso)
+        except FlowMateError as exc:
+            self.policy_saving, self.policy_error = False, error_text(exc)
+            return None
+        self.policy_saving = False
+        self.load_policy(actor)
+        return rx.toast.success("Sign-in rules saved")
 
     @rx.event
     def invite(self, form: dict[str, Any]) -> Any:
