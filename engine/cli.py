@@ -403,7 +403,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.set_defaults(func=cmd_connections_test)
 
+    mail = sub.add_parser("mail", help="system mail").add_subparsers(dest="mail_command", required=True)
+    mail.add_parser("requeue", help="enqueue every system mail still waiting (after a queue outage)").set_defaults(
+        func=cmd_mail_requeue)
+    p = mail.add_parser("list", help="the newest system mails and their delivery status (never their bodies)")
+    p.add_argument("--limit", type=_positive_int, default=20)
+    p.set_defaults(func=cmd_mail_list)
+
     return parser
+
+
+def cmd_mail_requeue(args: argparse.Namespace) -> int:
+    from engine.db import session_scope
+    from engine.services.system_mail import requeue_waiting
+
+    with session_scope() as session:
+        _print({"requeued": requeue_waiting(session)})
+    return 0
+
+
+def cmd_mail_list(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from engine.db import session_scope
+    from engine.models import SystemMail
+    from engine.services.system_mail import mail_public
+
+    with session_scope() as session:
+        rows = session.exec(select(SystemMail).order_by(SystemMail.created_at.desc()).limit(args.limit)).all()
+        _print({"items": [mail_public(m) for m in rows]})
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

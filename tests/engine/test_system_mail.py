@@ -148,3 +148,24 @@ def test_without_smtp_the_mail_lands_in_the_outbox_folder(sqlite_db, monkeypatch
     assert path.exists() and b"dev@example.com" in path.read_bytes()
     assert _row(mail_id).delivered_to == str(path)
     assert str(path) in capsys.readouterr().out  # the log says where
+
+
+def test_cli_lists_mail_status_without_bodies_and_requeues(sqlite_db, monkeypatch, tmp_path, capsys) -> None:
+    import json
+
+    from engine.cli import main
+
+    monkeypatch.setenv("FLOWMATE_MAIL_OUTBOX_DIR", str(tmp_path / "outbox"))
+    get_settings.cache_clear()
+    mail_id = _queue(to="ops@example.com")
+    capsys.readouterr()
+    def printed() -> dict:
+        out = capsys.readouterr().out  # log lines may come first: the document starts at a lone "{"
+        return json.loads(out[out.index("{\n"):])
+
+    assert main(["mail", "list"]) == 0
+    listed = printed()["items"]
+    assert listed[0]["id"] == mail_id and listed[0]["status"] == "queued"
+    assert "invite/abc" not in json.dumps(listed)  # the link (a credential) is never printed
+    assert main(["mail", "requeue"]) == 0
+    assert printed() == {"requeued": 1}
