@@ -6,6 +6,7 @@ the pages say in plain words why not.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import reflex as rx
@@ -119,14 +120,19 @@ class ForgotState(rx.State):
     def open_forgot(self) -> None:
         self.forgot_sent, self.forgot_busy, self.forgot_message, self.forgot_error = False, False, "", ""
 
-    @rx.event
-    def request(self, form: dict[str, Any]) -> None:
+    @rx.event(background=True)
+    async def request(self, form: dict[str, Any]) -> None:
+        """Background event: the reset call is padded to a fixed time and must not stall other events."""
         email = str(form.get("email") or "").strip()
         if not email:
-            self.forgot_error = "Enter the email address of your account."
+            async with self:
+                self.forgot_error = "Enter the email address of your account."
             return
-        self.forgot_message = password_reset.request_reset(email)
-        self.forgot_sent, self.forgot_error = True, ""
+        async with self:
+            self.forgot_busy = True
+        message = await asyncio.to_thread(password_reset.request_reset, email)
+        async with self:
+            self.forgot_message, self.forgot_sent, self.forgot_error, self.forgot_busy = message, True, "", False
 
 
 class ResetState(rx.State):
