@@ -130,12 +130,18 @@ def invite(session: Session, actor: Actor, email: str, role: str) -> tuple[Invit
     return inv, link
 
 
+def invitee_unconfirmed(session: Session, email: str) -> bool:
+    """True when an account uses ``email`` but has not confirmed it (it cannot join until it does)."""
+    user = session.exec(select(User).where(User.email == email)).first()
+    return user is not None and not is_verified(user)
+
+
 def _get_pending(session: Session, actor: Actor, invitation_id: str) -> Invitation:
     inv = session.exec(select(Invitation).where(Invitation.id == invitation_id,
                                                 Invitation.workspace_id == actor.workspace_id)).first()
     if inv is None:
         raise NotFound("invitation not found")
-    if not _pending(inv, utcnow()) and inv.accepted_at is not None:
+    if inv.accepted_at is not None:
         raise ValidationFailed("this invitation was already accepted", {"invitation": "accepted"})
     if inv.revoked_at is not None:
         raise ValidationFailed("this invitation was revoked", {"invitation": "revoked"})

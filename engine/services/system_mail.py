@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlmodel import Session, select
 
 from engine.config import get_settings
-from engine.crypto import decrypt_json, encrypt_json
+from engine.crypto import SecretDecryptError, decrypt_json, encrypt_json
 from engine.db import session_scope, utcnow
 from engine.errors import PermanentError, RetryableError
 from engine.mail.message import build_message
@@ -73,7 +73,13 @@ def deliver_queued(mail_id: str) -> float | None:
         if mail is None or mail.status != "queued":
             return None  # already sent (a duplicate message) or given up
         mail.attempts += 1
-        body = decrypt_json(mail.body_encrypted)
+        try:
+            body = decrypt_json(mail.body_encrypted)
+        except SecretDecryptError as exc:  # the key changed without keeping the old one: cannot send
+            mail.status, mail.last_error, mail.body_encrypted = "failed", str(exc), ""
+            session.add(mail)
+            log.error("mail.undecryptable", mail_id=mail.id, kind=mail.kind)
+            return None
         msg = build_message(sender=settings.mail_from, to=mail.to_email, subject=mail.subject,
                             text=body["text"], html=body["html"], mail_id=mail.id)
         try:

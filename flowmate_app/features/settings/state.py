@@ -229,6 +229,7 @@ class MembersState(ConfirmDeleteMixin, AuthState):
             with session_scope() as session:
                 inv, _link = invitations.invite(session, actor, email, self.add_role)
                 sent_to, role = inv.email, inv.role
+                unconfirmed = invitations.invitee_unconfirmed(session, inv.email)
         except ValidationFailed as exc:
             self.adding = False
             detail = next(iter(exc.fields.values()), "")
@@ -239,7 +240,8 @@ class MembersState(ConfirmDeleteMixin, AuthState):
             return None
         self.adding, self.add_error = False, ""
         self.load_invitations(actor)
-        return [rx.toast.success(f"Invitation sent to {sent_to} as {role}"), rx.set_value("member-email", "")]
+        note = " They must confirm their email address with FlowMate before they can join." if unconfirmed else ""
+        return [rx.toast.success(f"Invitation sent to {sent_to} as {role}.{note}"), rx.set_value("member-email", "")]
 
     @rx.event
     def resend_invitation(self, invitation_id: str) -> Any:
