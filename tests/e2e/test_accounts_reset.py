@@ -79,8 +79,11 @@ def test_reset_link_works_once_and_ends_other_sessions(page: Page, browser: Brow
 def test_unknown_email_gets_the_same_answer_in_the_same_time(page: Page, app_server, mail_sink) -> None:
     email = f"tim-{uuid.uuid4().hex[:6]}@example.com"
     sign_up(page, app_server.base_url, email, PASSWORD, workspace="Timing Co")
-    known = [_ask(page, email) for _ in range(3)]
-    unknown = [_ask(page, f"ghost-{uuid.uuid4().hex[:6]}@example.com") for _ in range(3)]
+    known, unknown = [], []
+    for _ in range(5):  # interleaved, so both see the same load on a shared machine
+        known.append(_ask(page, email))
+        unknown.append(_ask(page, f"ghost-{uuid.uuid4().hex[:6]}@example.com"))
     assert {t for t, _ in known} == {t for t, _ in unknown}
-    median = lambda xs: sorted(x for _, x in xs)[1]  # noqa: E731
-    assert abs(median(known) - median(unknown)) < 0.25, (median(known), median(unknown))
+    median = lambda xs: sorted(x for _, x in xs)[2]  # noqa: E731
+    # Both are padded to the same floor server-side; what is left is browser and network noise.
+    assert abs(median(known) - median(unknown)) < 0.3, ([x for _, x in known], [x for _, x in unknown])
