@@ -67,6 +67,9 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     with session_scope() as session:
         ws = get_workspace_by_slug(session, args.workspace)
         user = create_user(session, args.email, args.password, ws, role=args.role, name=args.name or "")
+        from engine.services.verification import mark_verified
+
+        mark_verified(session, user, "operator")  # the operator at the server's shell vouches for the address
         out = {"id": user.id, "email": user.email, "workspace": ws.slug, "role": args.role}
     _print(out)
     return 0
@@ -581,6 +584,12 @@ def build_parser() -> argparse.ArgumentParser:
     ret = sub.add_parser("retention", help="run history retention").add_subparsers(dest="ret_command",
                                                                                     required=True)
     ret.add_parser("run", help="prune expired runs and audit rows now").set_defaults(func=cmd_retention_run)
+    mail = sub.add_parser("mail", help="system mail").add_subparsers(dest="mail_command", required=True)
+    mail.add_parser("requeue", help="enqueue every system mail still waiting (after a queue outage)").set_defaults(
+        func=cmd_mail_requeue)
+    p = mail.add_parser("list", help="the newest system mails and their delivery status (never their bodies)")
+    p.add_argument("--limit", type=_positive_int, default=20)
+    p.set_defaults(func=cmd_mail_list)
 
     return parser
 
@@ -588,6 +597,26 @@ def build_parser() -> argparse.ArgumentParser:
 #: Commands that do not start as a normal process: `db upgrade` checks the region itself and
 #: `residency report` must still print where things are when the regions do not match.
 _REGION_EXEMPT = {cmd_db_upgrade, cmd_residency_report}
+def cmd_mail_requeue(args: argparse.Namespace) -> int:
+    from engine.db import session_scope
+    from engine.services.system_mail import requeue_waiting
+
+    with session_scope() as session:
+        _print({"requeued": requeue_waiting(session)})
+    return 0
+
+
+def cmd_mail_list(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from engine.db import session_scope
+    from engine.models import SystemMail
+    from engine.services.system_mail import mail_public
+
+    with session_scope() as session:
+        rows = session.exec(select(SystemMail).order_by(SystemMail.created_at.desc()).limit(args.limit)).all()
+        _print({"items": [mail_public(m) for m in rows]})
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

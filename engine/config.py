@@ -88,9 +88,10 @@ class Settings(BaseSettings):
     step_data_max_bytes: int = Field(256 * 1024, ge=1024, description="Largest stored input or output of one "
                                      "step (JSON bytes); larger data is replaced by a marker with its size.")
     # Sign-in, sign-up and sessions (see docs/security.md)
-    signup: Literal["open", "invite", "closed"] = Field(
-        "open", description="Who may create an account at /signup: anyone (open), only people holding an "
-        "invitation (invite), or nobody (closed; accounts come from the CLI).")
+    signup: Literal["open", "invite", "closed"] | None = Field(
+        None, description="Who may create an account at /signup: anyone (open), only people holding an "
+        "invitation (invite), or nobody (closed; accounts come from the CLI). Default: invite in "
+        "production, open elsewhere.")
     signup_rate_limit: str = Field("5/hour", description="Sign-up attempts per client IP (a `limits` string).")
     login_rate_limit: str = Field("5/minute", description="Login attempts (right or wrong) per client IP.")
     login_account_rate_limit: str = Field("10/minute", description="Login attempts for one email, all clients.")
@@ -128,6 +129,13 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def signup_mode(self) -> str:
+        """FLOWMATE_SIGNUP, or its default: by invitation in production, open elsewhere."""
+        if self.signup is not None:
+            return self.signup
+        return "invite" if self.env == "production" else "open"
+
+    @property
     def session_cookie_secure(self) -> bool:
         """Secure cookies unless told otherwise; development over plain http needs them off."""
         if self.cookie_secure is not None:
@@ -154,6 +162,23 @@ class Settings(BaseSettings):
     export_poll_seconds: float = Field(2.0, gt=0)
     retention_pause_seconds: float = Field(0.05, ge=0, le=10, description="Pause between retention batches, "
                                            "so intake writes get the database between them (SQLite has one writer).")
+    # System mail (invitations, password resets, verification): engine/mail
+    smtp_url: SecretStr | None = Field(None, description="smtp://user:pass@host:587 (STARTTLS when offered) or "
+                                       "smtps://user:pass@host:465; unset = mails go to mail_outbox_dir.")
+    mail_from: str = "FlowMate <flowmate@localhost>"
+    mail_outbox_dir: str = "./mail-outbox"
+
+    # Sign-in with OpenID Connect (engine/services/oidc.py)
+    oidc_google_client_id: str = ""
+    oidc_google_client_secret: SecretStr = SecretStr("")
+    oidc_microsoft_client_id: str = ""
+    oidc_microsoft_client_secret: SecretStr = SecretStr("")
+    oidc_microsoft_tenant: str = Field("common", description="'common', 'organizations' or a tenant id/domain")
+    oidc_providers: list[dict[str, str]] = Field(
+        default_factory=list,
+        description='More providers as JSON: [{"id": "okta", "name": "Okta", "discovery_url": "https://.../'
+                    '.well-known/openid-configuration", "client_id": "...", "client_secret": "..."}]',
+    )
 
     @field_validator("outbound_allow", mode="before")
     @classmethod

@@ -60,6 +60,7 @@ class User(SQLModel, table=True):
     failed_logins: int = 0
     locked_until: datetime | None = _ts()
     created_at: datetime = _created()
+    email_verified_at: datetime | None = _ts()  # None: signed up with a password, link not clicked yet
 
 
 class Workspace(SQLModel, table=True):
@@ -230,6 +231,7 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _created()
     last_used_at: datetime | None = _ts()
     revoked_at: datetime | None = _ts()
+    expires_at: datetime | None = _ts()  # None: until revoked
 
 
 class UserSession(SQLModel, table=True):
@@ -409,6 +411,46 @@ class OAuthState(SQLModel, table=True):
     connection_id: str | None = Field(default=None, max_length=32)  # set when reconnecting
     verifier_encrypted: str = Field(default="", sa_column=Column(Text, nullable=False))
     redirect_uri: str = Field(max_length=500)
+    user_agent: str | None = Field(default=None, max_length=300)  # the browser, as last seen
+    ip: str | None = Field(default=None, max_length=64)
+    last_seen_at: datetime | None = _ts()
+
+
+# --- accounts: invitations, emailed tokens, system mail, OIDC identities, sign-in policy -------
+
+
+class Invitation(SQLModel, table=True):
+    """An emailed, single-use link that lets someone join a workspace with a role.
+
+    Only the SHA-256 of the link's token is stored. Pending = not accepted, not revoked and
+    not expired; resending issues a new token (the old link stops working).
+    """
+
+    __table_args__ = (Index("ix_invitation_ws_email", "workspace_id", "email"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", index=True, max_length=32)
+    email: str = Field(max_length=320)
+    role: str = Field(default=Role.editor.value, max_length=16)
+    token_hash: str = Field(unique=True, max_length=64)
+    invited_by: str = Field(max_length=200)
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    last_sent_at: datetime | None = _ts()
+    sent_count: int = 0
+    accepted_at: datetime | None = _ts()
+    accepted_by: str | None = Field(default=None, max_length=32)
+    revoked_at: datetime | None = _ts()
+
+
+class AccountToken(SQLModel, table=True):
+    """A single-use emailed token for one user: password reset or email verification."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=32)
+    purpose: str = Field(max_length=16)  # "reset" | "verify"
+    token_hash: str = Field(unique=True, max_length=64)
+    email: str = Field(max_length=320)  # the address it was sent to (verification proves this one)
     created_at: datetime = _created()
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     used_at: datetime | None = _ts()
@@ -426,3 +468,49 @@ class OAuthGrant(SQLModel, table=True):
     refreshed_at: datetime | None = _ts()
     refresh_count: int = 0
     updated_at: datetime = _created()
+class SystemMail(SQLModel, table=True):
+    """System mail waiting for, or done with, the background sender (the outbox).
+
+    The bodies carry single-use links, so they are stored encrypted (MultiFernet) and erased
+    once the mail is sent.
+    """
+
+    __table_args__ = (Index("ix_systemmail_status_created", "status", "created_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str | None = Field(default=None, max_length=32)
+    kind: str = Field(max_length=32)
+    to_email: str = Field(max_length=320)
+    subject: str = Field(max_length=300)
+    body_encrypted: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: str = Field(default="queued", max_length=16)  # queued | sent | failed
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    delivered_to: str | None = Field(default=None, max_length=500)  # "smtp://host:port" or outbox file
+    created_at: datetime = _created()
+    sent_at: datetime | None = _ts()
+
+
+class UserIdentity(SQLModel, table=True):
+    """A sign-in identity at an OpenID Connect provider, linked to one FlowMate user."""
+
+    __table_args__ = (UniqueConstraint("provider", "subject", name="uq_identity_provider_subject"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=32)
+    provider: str = Field(max_length=64)
+    subject: str = Field(max_length=255)
+    email: str = Field(max_length=320)
+    created_at: datetime = _created()
+    last_login_at: datetime | None = _ts()
+
+
+class WorkspaceAuthPolicy(SQLModel, table=True):
+    """Per-workspace sign-in rules: email domains that join automatically, and "require SSO"."""
+
+    workspace_id: str = Field(foreign_key="workspace.id", primary_key=True, max_length=32)
+    allowed_domains: list = _json(list)
+    auto_join_role: str = Field(default=Role.viewer.value, max_length=16)
+    require_sso: bool = False
+    updated_at: datetime = _created()
+

@@ -66,6 +66,9 @@ def setup_broker(settings: Settings | None = None) -> dramatiq.Broker:
             _execute_run, actor_name="execute_run", queue_name=QUEUE_NAME, max_retries=0,
             time_limit=24 * 3600 * 1000, max_age=None, broker=broker,
         )
+        from engine.mail.job import declare as declare_mail_actor
+
+        declare_mail_actor(broker)  # system mail (engine/mail) shares the broker and the workers
         _broker = broker
         return broker
 

@@ -82,6 +82,11 @@ class AuthState(rx.State):
         return token_from_cookie_header(self.router.headers.cookie)
 
     @plain_method
+    def current_token(self) -> str:
+        """The session token for feature states that pass it to services (account page, links)."""
+        return self._session_token()
+
+    @plain_method
     def actor(self) -> Actor | None:
         """The services Actor for this browser session (None when signed out or revoked)."""
         token = self._session_token()
@@ -156,6 +161,9 @@ class AuthState(rx.State):
     def require_login(self) -> Any:
         """on_load of every protected page: refresh the identity or go to the login page."""
         if self._load_identity():
+            from flowmate_app.features.account.state import record_device
+
+            record_device(self)  # the account page's "last seen, device, IP"
             return None
         return rx.redirect(f"/login?next={quote(self._current_path(), safe='')}")
 
@@ -172,7 +180,7 @@ class AuthState(rx.State):
         self.auth_error = ""
         self.auth_busy = False
         self.auth_api = self._backend_origin()
-        self.signup_mode = get_settings().signup
+        self.signup_mode = get_settings().signup_mode
         if self._load_identity():
             return rx.redirect(safe_next(self.router.url.query_parameters.get("next")))
         return None

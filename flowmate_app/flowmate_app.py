@@ -76,6 +76,28 @@ app.add_page(members_page, route="/members", title="Members · FlowMate",
 app.add_page(data_page, route="/settings/data", title="Data · FlowMate",
              on_load=[AuthState.require_login, DataState.load])
 
+# Accounts: pages behind emailed links (no sign-in needed to open them).
+from flowmate_app.features.account import links_page, links_state  # noqa: E402
+
+app.add_page(links_page.invite_page, route="/invite/[token]", title="Invitation · FlowMate",
+             on_load=links_state.InviteState.load_invite)
+app.add_page(links_page.forgot_page, route="/forgot", title="Forgot password · FlowMate",
+             on_load=links_state.ForgotState.open_forgot)
+app.add_page(links_page.reset_page, route="/reset/[token]", title="Reset password · FlowMate",
+             on_load=links_state.ResetState.open_reset)
+app.add_page(links_page.verify_page, route="/verify/[token]", title="Confirm email · FlowMate",
+             on_load=links_state.VerifyState.open_verify)
+
+from flowmate_app.features.account.page import account_page  # noqa: E402
+from flowmate_app.features.account.state import AccountState  # noqa: E402
+from flowmate_app.features.tokens.page import tokens_page  # noqa: E402
+from flowmate_app.features.tokens.state import TokensState  # noqa: E402
+
+app.add_page(account_page, route="/account", title="Account · FlowMate",
+             on_load=[AuthState.require_login, AccountState.load_account])
+app.add_page(tokens_page, route="/tokens", title="API tokens · FlowMate",
+             on_load=[AuthState.require_login, TokensState.load])
+
 # Navigation entries whose feature has not landed yet; each feature deletes its line here and
 # registers its own page instead.
 PLACEHOLDER_ROUTES: dict[str, str] = {

@@ -11,6 +11,7 @@ such user" and "wrong password" with the same argon2 cost, lockouts counted per 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -20,7 +21,7 @@ from engine import passwords
 from engine.auth_limits import throttles
 from engine.config import get_settings
 from engine.crypto import hash_token, new_token
-from engine.db import utcnow
+from engine.db import as_aware, utcnow
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from engine.models import ApiToken, Membership, Role, User, Workspace
 from engine.services import audit
@@ -52,6 +53,7 @@ class SignupRefused(Forbidden):
     def __init__(self, message: str, retry_after: int = 0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
 def slugify(name: str) -> str:
@@ -191,7 +193,7 @@ def sign_up(session: Session, email: str, password: str, *, name: str = "", work
     flow), ``closed`` refuses all. Attempts are throttled per client. A taken email gets
     :data:`SIGNUP_NEUTRAL` after the same argon2 work as a new one.
     """
-    mode = mode or get_settings().signup
+    mode = mode or get_settings().signup_mode
     if mode == "closed":
         raise SignupRefused("Sign-up is closed on this FlowMate. Ask an administrator for an account.")
     if mode == "invite":
@@ -234,16 +236,20 @@ def actor_for_user(session: Session, user: User, workspace_id: str) -> Actor:
 # --- API tokens ---------------------------------------------------------------------------
 
 
-def create_token(session: Session, actor: Actor, role: str = "editor", name: str = "") -> tuple[ApiToken, str]:
+def create_token(session: Session, actor: Actor, role: str = "editor", name: str = "",
+                 expires_in_days: int | None = None) -> tuple[ApiToken, str]:
     """Create a token; the clear value is returned once and never stored."""
     actor.require(Role.admin)
     parsed = _parse_role(role)
     if parsed.rank > Role(actor.role).rank:
         raise Forbidden("a token cannot have a higher role than its creator")
+    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+        raise ValidationFailed("invalid expiry", {"expires_in_days": "must be from 1 to 3650 days, or none"})
     clear = new_token("fm_")
     token = ApiToken(
         workspace_id=actor.workspace_id, name=name[:200], role=parsed.value,
         token_hash=hash_token(clear), prefix=clear[:10], created_by=actor.label,
+        expires_at=utcnow() + timedelta(days=expires_in_days) if expires_in_days else None,
     )
     session.add(token)
     session.flush()
@@ -256,6 +262,12 @@ def resolve_token(session: Session, clear: str) -> Actor | None:
     token = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(clear))).first()
     if token is None or token.revoked_at is not None:
         return None
+    now = utcnow()
+    if token.expires_at is not None and as_aware(token.expires_at) <= now:
+        return None
+    if token.last_used_at is None or now - as_aware(token.last_used_at) > LAST_USED_GRANULARITY:
+        token.last_used_at = now  # at most one write a minute per token, not one per request
+        session.add(token)
     return Actor(workspace_id=token.workspace_id, role=Role(token.role), label=f"token:{token.prefix}",
                  token_id=token.id)
 
@@ -269,8 +281,12 @@ def list_tokens(session: Session, actor: Actor) -> list[dict[str, Any]]:
 
 
 def token_public(t: ApiToken) -> dict[str, Any]:
+    def iso(value: Any) -> str | None:
+        return as_aware(value).isoformat() if value else None
+
     return {"id": t.id, "name": t.name, "role": t.role, "prefix": t.prefix,
-            "created_at": t.created_at.isoformat(), "revoked": t.revoked_at is not None}
+            "created_at": t.created_at.isoformat(), "revoked": t.revoked_at is not None,
+            "created_by": t.created_by, "last_used_at": iso(t.last_used_at), "expires_at": iso(t.expires_at)}
 
 
 def revoke_token(session: Session, actor: Actor, token_id: str) -> None:

@@ -62,7 +62,10 @@ def build_api() -> Any:
         limited = module in (workflows, runs, templates, connections, audit, usage, tokens)
         api.include_router(module.router, responses=errors.responses(429) if limited else None)
     api.include_router(signin.router)
-    from flowmate_app.api import inbound_sms, unsubscribe
+    from flowmate_app.api import inbound_sms, invitation_signup, oidc, unsubscribe
+
+    api.include_router(invitation_signup.router)  # accounts: form posts that sign a browser in
+    api.include_router(oidc.router)  # accounts: sign-in with OpenID Connect providers
 
     for module in (inbound_sms, unsubscribe):  # no login: verified by signature, secret or link token
         api.include_router(module.router)

@@ -154,6 +154,7 @@ class TokenIn(BaseModel):
 
     name: str = Field("", max_length=200)
     role: Literal["viewer", "editor", "admin", "owner"] = "editor"
+    expires_in_days: int | None = Field(None, ge=1, le=3650, description="Omit for a token that lasts until revoked")
 
 
 class TokenOut(_Out):
@@ -163,6 +164,9 @@ class TokenOut(_Out):
     prefix: str
     created_at: str
     revoked: bool
+    created_by: str | None = None
+    last_used_at: str | None = None
+    expires_at: str | None = None
 
 
 class TokenCreated(TokenOut):

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from engine.db import session_scope
 from engine.errors import Forbidden
 from engine.passwords import PasswordWorkBusy, run_bounded
-from engine.services import accounts, sessions
+from engine.services import accounts, sessions, sso_policy, verification
 from engine.services.sessions import COOKIE_NAME
 from flowmate_app.api.cors import origin_allowed
 from flowmate_app.api.deps import client_ip
@@ -80,7 +80,10 @@ async def login(request: Request) -> JSONResponse:
 
     def check() -> str:
         with session_scope() as session:
-            return sessions.log_in(session, email, password, client=client, replaces=previous)
+            token = sessions.log_in(session, email, password, client=client, replaces=previous)
+            # Only after a correct password (so it reveals nothing): a workspace may require SSO.
+            sso_policy.refuse_password_login(session, email)  # raising rolls the new session back
+            return token
 
     try:
         token = await run_bounded(check)
@@ -88,6 +91,8 @@ async def login(request: Request) -> JSONResponse:
         return _retry(429, "locked", str(exc), exc.retry_after)
     except PasswordWorkBusy as exc:
         return _retry(503, "busy", str(exc), 2)
+    except sso_policy.SsoRequired as exc:
+        return error_json(403, "sso_required", str(exc))
     except Forbidden:
         return error_json(401, "invalid_credentials", accounts.INVALID_LOGIN)
     response = JSONResponse({"ok": True, "next": safe_next(form.get("next"))})
@@ -107,6 +112,7 @@ async def signup(request: Request) -> JSONResponse:
         with session_scope() as session:
             user, ws = accounts.sign_up(session, form["email"], form["password"], name=form.get("name", ""),
                                         workspace_name=form.get("workspace", ""), client=client)
+            verification.send_verification(session, user, ws.name)  # usable now; verified by the link
             return sessions.start_session(session, user, ws.id, replaces=previous)
 
     try:

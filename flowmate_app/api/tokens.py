@@ -25,7 +25,8 @@ def list_tokens(actor: Actor = Depends(current_actor)) -> Any:
 @router.post("", status_code=201, response_model=TokenCreated, summary="Create an API token (shown once)")
 def create_token(body: TokenIn, actor: Actor = Depends(current_actor)) -> Any:
     with session_scope() as session:
-        token, clear = accounts.create_token(session, actor, role=body.role, name=body.name)
+        token, clear = accounts.create_token(session, actor, role=body.role, name=body.name,
+                                             expires_in_days=body.expires_in_days)
         return {**accounts.token_public(token), "token": clear}
 
 

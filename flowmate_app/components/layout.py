@@ -37,6 +37,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Contacts", "/contacts", "contact"),
     NavItem("Members", "/members", "users"),
     NavItem("Settings", "/settings", "settings"),
+    NavItem("API tokens", "/tokens", "key_round"),
 )
 
 

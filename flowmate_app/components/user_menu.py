@@ -74,6 +74,12 @@ def user_menu() -> rx.Component:
                     id="menu-data",
                 ),
                 rx.menu.item(
+                    rx.hstack(rx.icon("user_cog", size=14), rx.text("Account and sessions"), spacing="2",
+                              align="center"),
+                    on_select=rx.redirect("/account"),
+                    id="menu-account",
+                ),
+                rx.menu.item(
                     rx.hstack(rx.icon("log_out", size=14), rx.text("Log out"), spacing="2", align="center"),
                     on_select=AuthState.log_out,
                     color="red",

@@ -229,7 +229,30 @@ def local_oauth() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory, local_oauth: Any) -> Iterator[AppServer]:
+def mail_sink() -> Iterator[Any]:
+    """The real SMTP server (aiosmtpd) the app sends its system mail to (FLOWMATE_SMTP_URL)."""
+    from mail_support import smtp_server
+
+    with smtp_server() as (sink, port):
+        sink.port = port
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def oidc_idp() -> Iterator[Any]:
+    """A local OpenID Connect provider the app offers as "Local IdP" on /login and /signup."""
+    from oidc_provider import LocalOidcProvider
+
+    provider = LocalOidcProvider()
+    try:
+        yield provider
+    finally:
+        provider.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory, mail_sink: Any, oidc_idp: Any,
+               local_oauth: Any) -> Iterator[AppServer]:
     """The real app in prod mode on a free port; yields its base URL (``.base_url``)."""
     external = os.environ.get("FLOWMATE_E2E_BASE_URL")
     if external:
@@ -249,6 +272,11 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, local_oauth: Any) -> It
         from fake_oauth import oauth_env_vars
 
         env.update(oauth_env_vars(local_oauth))  # Xero connects to the local authorization server
+        from mail_support import smtp_url
+
+        env.update({"FLOWMATE_SMTP_URL": smtp_url(mail_sink.port), "FLOWMATE_MAIL_FROM": "FlowMate <no-reply@e2e.test>",
+                    "FLOWMATE_MAIL_OUTBOX_DIR": str(run_dir / "mail-outbox"),
+                    "FLOWMATE_OIDC_PROVIDERS": json.dumps([oidc_idp.provider_config()])})
         if not Path(env["REFLEX_BUN_PATH"]).exists():
             unavailable(f"bun not found at {env['REFLEX_BUN_PATH']} (run `make install`)")
 

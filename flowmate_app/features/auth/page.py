@@ -73,6 +73,8 @@ def auth_shell(*children: rx.Component) -> rx.Component:
 
 
 def login_page() -> rx.Component:
+    from flowmate_app.features.account.links_page import forgot_link, login_extras
+
     return auth_shell(
         rx.vstack(
             rx.heading("Log in", as_="h1", size="6"),
@@ -80,10 +82,12 @@ def login_page() -> rx.Component:
             spacing="1",
         ),
         error_callout(),
+        login_extras(),
         rx.form(
             rx.vstack(
                 field("Email", "email", type_="email", placeholder="you@business.com.au", autocomplete="email"),
                 field("Password", "password", type_="password", autocomplete="current-password"),
+                forgot_link(),
                 rx.button("Log in", type="submit", size="3", width="100%", id="login-submit",
                           loading=AuthState.auth_busy),
                 spacing="4",
@@ -122,6 +126,8 @@ def signup_unavailable() -> rx.Component:
 
 
 def signup_page() -> rx.Component:
+    from flowmate_app.features.account.sso_buttons import sso_buttons
+
     return auth_shell(
         rx.vstack(
             rx.heading("Create your account", as_="h1", size="6"),
@@ -129,6 +135,7 @@ def signup_page() -> rx.Component:
             spacing="1",
         ),
         error_callout(),
+        sso_buttons("Sign up"),
         rx.cond(AuthState.signup_mode == "open", rx.form(
             rx.vstack(
                 field("Your name", "name", placeholder="Alex Citizen", autocomplete="name", required=False),

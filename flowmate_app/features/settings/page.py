@@ -174,31 +174,131 @@ def member_row(m: rx.Var) -> rx.Component:
 
 
 def add_member_form() -> rx.Component:
+    """Invite by email: the link lets them sign up, or join with the account they already have."""
     return section_card(
-        "Add a member",
-        rx.text("They need a FlowMate account first: ask them to sign up, then add them by email.", size="2",
-                color=rx.color("gray", 11)),
+        "Invite people",
+        rx.text("We email them a link that works once for 7 days. New people create their account through it; "
+                "people who already use FlowMate join with their account.", size="2", color=rx.color("gray", 11)),
         rx.form(
             rx.flex(
                 rx.input(name="email", id="member-email", type="email", placeholder="colleague@business.com.au",
-                         required=True, aria_label="Email of the person to add", flex="1", min_width="12rem"),
+                         required=True, aria_label="Email of the person to invite", flex="1", min_width="12rem"),
                 rx.select.root(
-                    rx.select.trigger(aria_label="Role for the new member", width="9rem"),
-                    rx.select.content(*[rx.select.item(r.capitalize(), value=r) for r in ROLES]),
+                    rx.select.trigger(aria_label="Role for the invited person", width="9rem", id="invite-role"),
+                    rx.select.content(rx.foreach(M.invite_roles, lambda r: rx.select.item(r.capitalize(), value=r))),
                     value=M.add_role,
                     on_change=M.set_add_role,
                 ),
-                rx.button(rx.icon("user_plus", size=14), "Add", type="submit", loading=M.adding, id="member-add"),
+                rx.button(rx.icon("send", size=14), "Send invitation", type="submit", loading=M.adding,
+                          id="invite-send"),
                 gap="2",
                 wrap="wrap",
                 width="100%",
             ),
-            on_submit=M.add,
+            on_submit=M.invite,
             reset_on_submit=False,
             width="100%",
         ),
         rx.text(M.role_help[M.add_role], size="1", color=rx.color("gray", 10)),
         form_error(M.add_error, "member-error"),
+    )
+
+
+def invitation_row(inv: rx.Var) -> rx.Component:
+    return rx.flex(
+        rx.hstack(
+            rx.avatar(fallback=inv["email"].to(str)[0:1].upper(), size="3", radius="full", variant="soft",
+                      color_scheme="gray"),
+            rx.vstack(
+                rx.hstack(
+                    rx.text(inv["email"], size="2", weight="medium", word_break="break-all"),
+                    rx.badge(inv["role"], size="1", variant="soft"),
+                    rx.cond(inv["expired"] != "", rx.badge("expired", size="1", color_scheme="amber"),
+                            rx.badge("pending", size="1", color_scheme="gray")),
+                    spacing="2", align="center", wrap="wrap",
+                ),
+                rx.text("Invited by " + inv["invited_by"] + " · sent " + inv["sent"] + " · link valid until "
+                        + inv["expires"], size="1", color=rx.color("gray", 10)),
+                spacing="0", min_width="0",
+            ),
+            spacing="3", align="center", flex="1", min_width="0",
+        ),
+        rx.hstack(
+            rx.button(rx.icon("refresh_cw", size=14), "Resend", size="1", variant="soft",
+                      aria_label="Resend the invitation to " + inv["email"],
+                      on_click=M.resend_invitation(inv["id"])),
+            rx.button(rx.icon("x", size=14), "Revoke", size="1", variant="soft", color_scheme="red",
+                      aria_label="Revoke the invitation of " + inv["email"],
+                      on_click=M.revoke_invitation(inv["id"])),
+            spacing="2",
+        ),
+        direction=rx.breakpoints(initial="column", sm="row"),
+        align=rx.breakpoints(initial="stretch", sm="center"),
+        gap="3",
+        padding="0.75rem 1rem",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        class_name="invitation-row",
+    )
+
+
+def pending_invitations() -> rx.Component:
+    return rx.cond(
+        AuthState.is_admin & (M.invitations.length() > 0),
+        rx.vstack(
+            rx.heading("Pending invitations", as_="h2", size="3"),
+            rx.card(rx.foreach(M.invitations, invitation_row), size="1", padding="0", overflow="hidden",
+                    width="100%", id="invitation-list"),
+            spacing="2",
+            width="100%",
+        ),
+    )
+
+
+def sign_in_rules() -> rx.Component:
+    """Domains that join through SSO with a default role, and the owner's "require SSO" switch."""
+    owner = AuthState.role == "owner"
+    return section_card(
+        "Sign-in rules",
+        rx.cond(M.sso_providers == "",
+                rx.text("No single sign-on provider is configured on this server (FLOWMATE_OIDC_*), so these "
+                        "rules have no effect yet.", size="2", color=rx.color("amber", 11)),
+                rx.text("Sign-in providers on this server: " + M.sso_providers + ".", size="2",
+                        color=rx.color("gray", 11))),
+        rx.form(
+            rx.vstack(
+                labelled("Email domains that join automatically",
+                         rx.input(name="domains", id="policy-domains", default_value=M.policy_domains,
+                                  key=M.policy_domains, placeholder="bondibakery.com.au", width="100%"),
+                         "Anyone who signs in with a provider that has verified an address at one of these domains "
+                         "(comma-separated) joins this workspace.", html_for="policy-domains"),
+                labelled("They join as",
+                         rx.select.root(
+                             rx.select.trigger(id="policy-role", width="10rem"),
+                             rx.select.content(*[rx.select.item(r.capitalize(), value=r)
+                                                 for r in ("admin", "editor", "viewer")]),
+                             value=M.policy_role, on_change=M.set_policy_role,
+                         )),
+                rx.hstack(
+                    rx.switch(checked=M.policy_require_sso, on_change=M.set_policy_require_sso, disabled=~owner,
+                              id="policy-require-sso", name="require_sso"),
+                    rx.vstack(
+                        rx.text("Require single sign-on", size="2", weight="medium"),
+                        rx.text(rx.cond(owner, "Members can no longer log in with a password; they use a sign-in "
+                                               "button.", "Only owners can change this."),
+                                size="1", color=rx.color("gray", 10)),
+                        spacing="0",
+                    ),
+                    spacing="3", align="center",
+                ),
+                form_error(M.policy_error, "policy-error"),
+                rx.flex(rx.button("Save sign-in rules", type="submit", loading=M.policy_saving, id="policy-save"),
+                        justify="end", width="100%"),
+                spacing="3", width="100%",
+            ),
+            on_submit=M.save_policy,
+            reset_on_submit=False,
+            width="100%",
+        ),
     )
 
 
@@ -217,6 +317,8 @@ def members_page() -> rx.Component:
             rx.cond(AuthState.is_admin, add_member_form(),
                     rx.callout("Only admins and owners can add members or change roles.", icon="lock",
                                color_scheme="gray", variant="surface", size="1", width="100%", id="viewer-notice")),
+            pending_invitations(),
+            rx.cond(AuthState.is_admin, sign_in_rules()),
             list_states(
                 M.members_loading, M.members_error, M.members.length() == 0, M.load,
                 rx.text("No members.", size="2"),

@@ -13,9 +13,10 @@ from sqlmodel import Session
 
 from engine.db import session_scope
 from engine.errors import FlowMateError, ValidationFailed
+from engine.services import invitations
 from engine.services import workspaces as svc
 from engine.services.actor import Actor
-from flowmate_app.auth import AuthState, error_text
+from flowmate_app.auth import AuthState, error_text, plain_method
 from flowmate_app.formatting import fmt_time
 from flowmate_app.state_helpers import ConfirmDeleteMixin
 
@@ -107,6 +108,14 @@ class MembersState(ConfirmDeleteMixin, AuthState):
     add_error: str = ""
     add_role: str = "editor"
     adding: bool = False
+    invitations: list[dict[str, str]] = []
+    # Sign-in rules (engine.services.sso_policy)
+    policy_domains: str = ""
+    policy_role: str = "viewer"
+    policy_require_sso: bool = False
+    policy_error: str = ""
+    policy_saving: bool = False
+    sso_providers: str = ""  # names of the configured sign-in providers, "" when none
     # Removing a member: ConfirmDeleteMixin (confirm_name holds the email).
 
     @rx.var
@@ -132,24 +141,95 @@ class MembersState(ConfirmDeleteMixin, AuthState):
             for m in items
         ]
         self.members_error, self.members_loading = "", False
+        try:
+            self.load_invitations(actor)
+            self.load_policy(actor)
+        except FlowMateError as exc:
+            self.members_error = error_text(exc)
 
     @rx.event
     def set_add_role(self, value: str) -> None:
         self.add_role = value
 
+    @rx.var
+    def invite_roles(self) -> list[str]:
+        """Roles this person may hand out: never above their own (an admin cannot invite an owner)."""
+        order = ["viewer", "editor", "admin", "owner"]
+        rank = order.index(self.role) if self.role in order else -1
+        return [r for r in reversed(order) if order.index(r) <= rank]
+
+    @plain_method
+    def load_invitations(self, actor: Actor) -> None:
+        if not self.is_admin:
+            self.invitations = []
+            return
+        with session_scope() as session:
+            items = invitations.list_invitations(session, actor)
+        self.invitations = [
+            {"id": i["id"], "email": i["email"], "role": i["role"], "invited_by": i["invited_by"],
+             "sent": fmt_time(i["last_sent_at"] or i["created_at"], self.workspace_timezone),
+             "expires": fmt_time(i["expires_at"], self.workspace_timezone),
+             "expired": "true" if i["expired"] else "", "sent_count": str(i["sent_count"])}
+            for i in items
+        ]
+
+    @plain_method
+    def load_policy(self, actor: Actor) -> None:
+        from engine.services import oidc, sso_policy
+
+        with session_scope() as session:
+            policy = sso_policy.policy_public(sso_policy.get_policy(session, actor.workspace_id))
+        self.policy_domains = ", ".join(policy["allowed_domains"])
+        self.policy_role, self.policy_require_sso = policy["auto_join_role"], policy["require_sso"]
+        self.sso_providers = ", ".join(p.name for p in oidc.configured_providers())
+        self.policy_error = ""
+
     @rx.event
-    def add(self, form: dict[str, Any]) -> Any:
+    def set_policy_role(self, value: str) -> None:
+        self.policy_role = value
+
+    @rx.event
+    def set_policy_require_sso(self, value: bool) -> None:
+        self.policy_require_sso = value
+
+    @rx.event
+    def save_policy(self, form: dict[str, Any]) -> Any:
+        from engine.services import sso_policy
+
+        actor = self.actor()
+        if actor is None:
+            return None
+        self.policy_saving = True
+        try:
+            with session_scope() as session:
+                sso_policy.update_policy(session, actor, allowed_domains=str(form.get("domains") or ""),
+                                         auto_join_role=self.policy_role,
+                                         require_sso=self.policy_require_sso)
+        except FlowMateError as exc:
+            self.policy_saving, self.policy_error = False, error_text(exc)
+            return None
+        self.policy_saving = False
+        self.load_policy(actor)
+        return rx.toast.success("Sign-in rules saved")
+
+    @rx.event
+    def invite(self, form: dict[str, Any]) -> Any:
+        """Email an invitation link; the person signs up or joins with their existing account."""
         actor = self.actor()
         if actor is None:
             return None
         email = str(form.get("email") or "").strip()
         if not email:
-            self.add_error = "Enter the email address they signed up with."
+            self.add_error = "Enter the email address to invite."
             return None
+        if self.add_role not in self.invite_roles:
+            self.add_role = "editor" if "editor" in self.invite_roles else self.invite_roles[-1]
         self.adding = True
         try:
             with session_scope() as session:
-                added = svc.add_member_by_email(session, actor, email, self.add_role)
+                inv, _link = invitations.invite(session, actor, email, self.add_role)
+                sent_to, role = inv.email, inv.role
+                unconfirmed = invitations.invitee_unconfirmed(session, inv.email)
         except ValidationFailed as exc:
             self.adding = False
             detail = next(iter(exc.fields.values()), "")
@@ -159,8 +239,35 @@ class MembersState(ConfirmDeleteMixin, AuthState):
             self.adding, self.add_error = False, error_text(exc)
             return None
         self.adding, self.add_error = False, ""
-        self.load()
-        return [rx.toast.success(f"Added {added['email']} as {added['role']}"), rx.set_value("member-email", "")]
+        self.load_invitations(actor)
+        note = " They must confirm their email address with FlowMate before they can join." if unconfirmed else ""
+        return [rx.toast.success(f"Invitation sent to {sent_to} as {role}.{note}"), rx.set_value("member-email", "")]
+
+    @rx.event
+    def resend_invitation(self, invitation_id: str) -> Any:
+        actor = self.actor()
+        if actor is None:
+            return None
+        try:
+            with session_scope() as session:
+                invitations.resend(session, actor, invitation_id)
+        except FlowMateError as exc:
+            return rx.toast.error(error_text(exc))
+        self.load_invitations(actor)
+        return rx.toast.success("A new link was sent; the previous one no longer works")
+
+    @rx.event
+    def revoke_invitation(self, invitation_id: str) -> Any:
+        actor = self.actor()
+        if actor is None:
+            return None
+        try:
+            with session_scope() as session:
+                invitations.revoke(session, actor, invitation_id)
+        except FlowMateError as exc:
+            return rx.toast.error(error_text(exc))
+        self.load_invitations(actor)
+        return rx.toast.success("Invitation revoked: its link no longer works")
 
     @rx.event
     def change_role(self, user_id: str, role: str) -> Any:

@@ -1,0 +1,47 @@
+"""POST /auth/invitations/signup: the invitation page's sign-up form (a plain HTML form post).
+
+Creates the invited person's account (engine.services.invitations.accept_for_signup), signs
+them in with an HttpOnly session cookie and sends them to the dashboard. A refusal goes back to
+the invitation page with ``?error=<code>``, which the page turns into a sentence. A cross-site
+origin is refused, so no other site can sign a visitor into an account.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from engine.db import session_scope
+from engine.errors import ValidationFailed
+from engine.services import invitations, sessions
+from flowmate_app.api.cors import origin_allowed
+from flowmate_app.session_cookie import set_session_cookie
+
+router = APIRouter(prefix="/auth", include_in_schema=False)
+
+
+def _back(token: str, error: str) -> RedirectResponse:
+    return RedirectResponse(f"/invite/{quote(token, safe='')}?error={error}", status_code=303)
+
+
+@router.post("/invitations/signup")
+def invitation_signup(request: Request, token: str = Form(""), name: str = Form(""),
+                      password: str = Form("")) -> RedirectResponse:
+    if not origin_allowed(request.headers.get("origin")):
+        return _back(token, "origin")
+    if len(password) < 8:
+        return _back(token, "password")
+    try:
+        with session_scope() as session:
+            view = invitations.lookup(session, token)
+            user = invitations.accept_for_signup(session, token, password=password, name=name.strip()[:200])
+            clear = sessions.start_session(session, user, view.workspace_id)
+    except invitations.InvitationInvalid as exc:
+        return _back(token, exc.reason)
+    except ValidationFailed as exc:
+        return _back(token, "exists" if "email" in exc.fields else "password")
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(response, clear)
+    return response
