@@ -81,6 +81,8 @@ class OidcRefused(FlowMateError):
         "email_unverified": "Sign-in refused: your provider says this email address is not verified. Verify it "
                             "with the provider, then try again.",
         "no_email": "Sign-in refused: the provider did not share your email address.",
+        "signup_closed": "There is no FlowMate account for this address, and sign-up here is by invitation "
+                         "only. Ask your workspace owner to invite you.",
     }
 
     def __init__(self, code: str, detail: str = "") -> None:
@@ -372,6 +374,8 @@ def sign_in(session: Session, identity: Identity) -> SignInResult:
     has_workspace = session.exec(select(Membership.id).where(Membership.user_id == user.id)).first() is not None
     workspace_id = joined[0] if joined else None
     if not has_workspace:
+        if get_settings().signup_mode != "open":  # FLOWMATE_SIGNUP: SSO makes no new tenants either
+            raise OidcRefused("signup_closed")
         ws = create_workspace(session, f"{identity.name or identity.email.split('@')[0]}'s workspace",
                               actor_label=f"user:{user.email}")
         add_member(session, Actor.system(ws.id, f"user:{user.email}"), user, Role.owner)
