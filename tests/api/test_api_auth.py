@@ -65,6 +65,7 @@ def test_signup_sets_an_httponly_lax_cookie_that_signs_in(api: ApiCtx) -> None:
 def test_cookie_is_secure_in_production(monkeypatch: pytest.MonkeyPatch, api_factory) -> None:
     monkeypatch.setenv("FLOWMATE_ENV", "production")
     monkeypatch.setenv("FLOWMATE_SECRET_KEY", "p" * 40)
+    monkeypatch.setenv("FLOWMATE_SIGNUP", "open")  # production defaults to invitation-only sign-up
     ctx = api_factory()
     r = _signup(ctx.client, "prod@example.com.au")
     assert r.status_code == 201, r.text

@@ -143,7 +143,7 @@ def production_api(tmp_path: Path) -> Iterator[str]:
     db = f"sqlite:///{tmp_path / 'prod.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWMATE_")}
     env.update({"FLOWMATE_ENV": "production", "FLOWMATE_SECRET_KEY": "s" * 48, "FLOWMATE_DATABASE_URL": db,
-                "FLOWMATE_BASE_URL": f"http://127.0.0.1:{port}", "PYTHONUNBUFFERED": "1"})
+                "FLOWMATE_BASE_URL": f"http://127.0.0.1:{port}", "FLOWMATE_SIGNUP": "open", "PYTHONUNBUFFERED": "1"})
     subprocess.run([sys.executable, "-m", "engine.cli", "db", "upgrade"], cwd=REPO, env=env, check=True,
                    capture_output=True, timeout=120)
     log = open(tmp_path / "uvicorn.log", "wb")  # noqa: SIM115 - closed below
