@@ -119,7 +119,7 @@ def create_run(
     if enqueue:
         from engine.queue import enqueue_run
 
-        enqueue_run(run.id)
+        enqueue_run(run.id, workspace_id=run.workspace_id)  # lets workers apply the per-workspace cap early
     return run, True
 
 
@@ -383,5 +383,5 @@ def create_webhook_run(hook: dict[str, Any], payload: dict[str, Any], *, idempot
     if enqueue:
         from engine.queue import enqueue_run
 
-        enqueue_run(run_id)
+        enqueue_run(run_id, workspace_id=hook["workspace_id"])
     return run_id, True
