@@ -23,6 +23,7 @@ from engine.executor import Executor
 from engine.models import Run
 from engine.services.actor import Actor
 from engine.services.runs import create_run, run_public
+from engine.services.usage import flush_usage
 from engine.services.workflows import create_workflow
 
 MIB = 1024 * 1024
@@ -85,6 +86,7 @@ def _run_workflow(workspace: dict, steps: list[dict], payload: dict | None = Non
     run, _ = create_run(wf.id, workspace_id=workspace["id"], trigger_type="manual", payload=payload or {},
                         enqueue=False)
     Executor().execute(run.id)
+    flush_usage()  # while this test's database exists (the buffer is process-wide)
     with session_scope() as session:
         return run_public(session, session.get(Run, run.id))
 
