@@ -118,6 +118,7 @@ def test_huge_and_bomb_responses_are_capped_and_worker_memory_stays_bounded(
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["status"] == "succeeded", report
+    print(f"{path}: worker peak RSS grew by {report['grew_kib'] // 1024} MiB")
     assert report["grew_kib"] < 40 * 1024, f"worker RSS grew by {report['grew_kib'] // 1024} MiB"
     with session_scope() as session:
         step = run_public(session, session.get(Run, run.id))["steps"][0]
