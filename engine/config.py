@@ -75,8 +75,9 @@ class Settings(BaseSettings):
                                           "may take (never more than the step's timeout).")
     workspace_max_concurrent_runs: int | None = Field(None, ge=1, description="Runs of one workspace a worker "
                                                       "process executes at once (unset: its threads minus one).")
-    workspace_defer_seconds: float = Field(1.0, gt=0, description="Delay before a run deferred by the "
-                                           "per-workspace cap is offered again.")
+    workspace_defer_seconds: float = Field(5.0, gt=0, description="A run deferred by the per-workspace cap "
+                                           "is offered again when one of its workspace's runs finishes here, "
+                                           "at the latest after about this long.")
     worker_shutdown_grace_seconds: float = Field(30.0, ge=0, description="On SIGTERM, how long in-flight steps "
                                                  "may finish before their runs are released to other workers.")
     api_max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest request body of any "

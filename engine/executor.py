@@ -8,7 +8,8 @@ Rules (docs/architecture.md, "Execution rules"):
 - leases and schedules use the database's clock (engine.db.db_clock), never this process's;
 - a lost database connection is retried, never turned into a failed run (``_with_db_retry``);
 - one workspace runs at most ``workspace_cap`` runs at once in this process; more are deferred
-  (re-queued with a short delay), so another workspace always finds a free thread;
+  (parked here and re-queued the moment one of its runs finishes, with a delayed message as a
+  fallback), so another workspace always finds a free thread and a flood does not churn;
 - a step's expressions render inside a budget (operations and seconds) within its timeout.
 
 The hot path uses SQLAlchemy Core statements: the ORM costs too much per step at hundreds of
@@ -210,13 +211,18 @@ class WorkerRuntime:
 
     - the runs it holds (id → workspace), whose leases the heartbeat renews and which a shutdown
       hands back;
-    - how many runs of each workspace execute at once, against the per-workspace cap;
+    - how many runs of each workspace execute at once, against the per-workspace cap, and the
+      runs deferred by that cap (parked), woken one by one as the workspace's runs finish;
     - ``draining``: set on SIGTERM, after which no new run is claimed here.
     """
+
+    #: Parked run ids kept per workspace (beyond that, the fallback delayed message suffices).
+    MAX_PARKED = 10_000
 
     def __init__(self) -> None:
         self._held: dict[str, str] = {}
         self._per_workspace: dict[str, int] = {}
+        self._parked: dict[str, dict[str, None]] = {}
         self._lock = threading.Lock()
         self.draining = threading.Event()
         #: Worker threads of this process (set when they start); the default cap derives from it.
@@ -238,15 +244,31 @@ class WorkerRuntime:
             self._held[run_id] = workspace_id
             return True
 
-    def discard(self, run_id: str) -> None:
+    def park(self, workspace_id: str, run_id: str) -> None:
+        with self._lock:
+            parked = self._parked.setdefault(workspace_id, {})
+            if len(parked) < self.MAX_PARKED:
+                parked[run_id] = None
+
+    def discard(self, run_id: str) -> tuple[str, str] | None:
+        """Forget a finished run; returns ``(run id, workspace id)`` of a parked run to wake, if any."""
         with self._lock:
             workspace_id = self._held.pop(run_id, None)
-            if workspace_id is not None:
-                left = self._per_workspace.get(workspace_id, 1) - 1
-                if left > 0:
-                    self._per_workspace[workspace_id] = left
-                else:
-                    self._per_workspace.pop(workspace_id, None)
+            if workspace_id is None:
+                return None
+            left = self._per_workspace.get(workspace_id, 1) - 1
+            if left > 0:
+                self._per_workspace[workspace_id] = left
+            else:
+                self._per_workspace.pop(workspace_id, None)
+            parked = self._parked.get(workspace_id)
+            if not parked:
+                return None
+            woken = next(iter(parked))
+            del parked[woken]
+            if not parked:
+                del self._parked[workspace_id]
+            return woken, workspace_id
 
     def snapshot(self) -> list[str]:
         with self._lock:
@@ -339,10 +361,22 @@ class Executor:
 
     # -- main entry -------------------------------------------------------------------------
 
-    def execute(self, run_id: str) -> Outcome:
-        """Claim and run ``run_id``. Returns what happened (never raises for step failures)."""
+    def _deferred(self, run_id: str, workspace_id: str) -> Outcome:
+        RUNTIME.park(workspace_id, run_id)
+        fallback = self.settings.workspace_defer_seconds * random.uniform(0.8, 1.2)
+        return Outcome(status=ExecOutcome.deferred, claimed=False, requeue_in=fallback)
+
+    def execute(self, run_id: str, workspace_id: str | None = None) -> Outcome:
+        """Claim and run ``run_id``. Returns what happened (never raises for step failures).
+
+        ``workspace_id`` (when the message carries it) lets a run over its workspace's cap be
+        deferred without a database round trip.
+        """
         if RUNTIME.draining.is_set():  # shutting down: leave the run to another worker
             return Outcome(status=ExecOutcome.draining, claimed=False, requeue_in=0.0)
+        cap = RUNTIME.workspace_cap(self.settings)
+        if workspace_id and RUNTIME.running_for(workspace_id) >= cap:
+            return self._deferred(run_id, workspace_id)
         try:
             claimed = self._claim(run_id)
         except DatabaseUnavailable:
@@ -350,10 +384,9 @@ class Executor:
             return Outcome(status=ExecOutcome.not_claimed, claimed=False, requeue_in=self.settings.lease_seconds)
         if claimed is None:
             return Outcome(status=ExecOutcome.not_claimed, claimed=False)
-        if not RUNTIME.admit(run_id, claimed["workspace_id"], RUNTIME.workspace_cap(self.settings)):
+        if not RUNTIME.admit(run_id, claimed["workspace_id"], cap):
             self._defer(run_id)
-            delay = self.settings.workspace_defer_seconds * random.uniform(0.8, 1.2)
-            return Outcome(status=ExecOutcome.deferred, claimed=False, requeue_in=delay)
+            return self._deferred(run_id, claimed["workspace_id"])
         if claimed["attempt"] == 1:
             metrics.safe_inc(metrics.RUNS_STARTED, trigger=str(claimed["trigger_type"]))
         bound = log.bind(run_id=run_id, workflow_id=claimed["workflow_id"], workspace_id=claimed["workspace_id"])
@@ -372,7 +405,11 @@ class Executor:
             self._finish(run_id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}")
             return Outcome(status=ExecOutcome.failed, error=str(exc))
         finally:
-            RUNTIME.discard(run_id)
+            woken = RUNTIME.discard(run_id)
+            if woken is not None:  # a slot of this workspace is free: offer it a parked run now
+                from engine.queue import enqueue_run
+
+                enqueue_run(woken[0], workspace_id=woken[1])
 
     def _run_coroutine(self, claimed: dict[str, Any], bound: Any) -> Outcome:
         """Run the async step loop on this thread's own event loop.

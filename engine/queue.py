@@ -28,11 +28,15 @@ _actor: Any = None
 _embedded_worker: dramatiq.Worker | None = None
 
 
-def _execute_run(run_id: str) -> None:
-    """Actor body: execute the run and schedule its next attempt if it has to wait."""
-    outcome = _executor().execute(run_id)
+def _execute_run(run_id: str, workspace_id: str | None = None) -> None:
+    """Actor body: execute the run and schedule its next attempt if it has to wait.
+
+    ``workspace_id`` (absent in messages from the sweeper) lets the executor apply the
+    per-workspace cap before touching the database.
+    """
+    outcome = _executor().execute(run_id, workspace_id=workspace_id)
     if outcome.requeue_in is not None:
-        enqueue_run(run_id, delay_s=outcome.requeue_in)
+        enqueue_run(run_id, delay_s=outcome.requeue_in, workspace_id=workspace_id)
 
 
 _exec_instance = None
@@ -85,12 +89,14 @@ def reset_broker() -> None:
         _exec_instance = None
 
 
-def enqueue_run(run_id: str, delay_s: float | None = None) -> None:
-    """Send the run id to the queue. Safe to call twice: claiming is conditional."""
+def enqueue_run(run_id: str, delay_s: float | None = None, workspace_id: str | None = None) -> None:
+    """Send the run id (and, when known, its workspace) to the queue. Safe to call twice:
+    claiming is conditional."""
     setup_broker()
     delay_ms = int(delay_s * 1000) if delay_s and delay_s > 0 else None
+    args = (run_id, workspace_id) if workspace_id else (run_id,)
     try:
-        _actor.send_with_options(args=(run_id,), delay=delay_ms)
+        _actor.send_with_options(args=args, delay=delay_ms)
     except Exception as exc:  # a lost message delays the run, the sweeper re-enqueues it
         # One line, no traceback: during a Redis outage this happens on every request, and
         # rendering tracebacks cost seconds per webhook (measured).

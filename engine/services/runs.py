@@ -179,7 +179,7 @@ def start_run(req: RunRequest, *, enqueue: bool = True) -> StartedRun:
                 session.flush()
     safe_inc(RUNS_CREATED, trigger=req.trigger_type)
     if enqueue:
-        enqueue_run(run_id)
+        enqueue_run(run_id, workspace_id=req.workspace_id)  # lets workers apply the per-workspace cap early
     return StartedRun(id=run_id, created=True, workflow_id=req.workflow_id, trigger_type=req.trigger_type)
 
 

@@ -103,6 +103,9 @@ def test_a_cpu_bomb_step_fails_within_its_timeout_without_retries(sqlite_db: str
     started = time.monotonic()
     outcome = Executor().execute(run.id)
     assert time.monotonic() - started < 4
+    from engine.services.usage import flush_usage
+
+    flush_usage()  # while this test's database exists (the buffer is process-wide)
     assert outcome.status == "failed" and outcome.requeue_in is None
     with session_scope() as session:
         shown = run_public(session, session.get(Run, run.id))

@@ -23,6 +23,7 @@ from engine.executor import Executor
 from engine.models import Run
 from engine.services.actor import Actor
 from engine.services.runs import create_run, run_public
+from engine.services.usage import flush_usage
 from engine.services.workflows import create_workflow
 
 MIB = 1024 * 1024
@@ -85,6 +86,7 @@ def _run_workflow(workspace: dict, steps: list[dict], payload: dict | None = Non
     run, _ = create_run(wf.id, workspace_id=workspace["id"], trigger_type="manual", payload=payload or {},
                         enqueue=False)
     Executor().execute(run.id)
+    flush_usage()  # while this test's database exists (the buffer is process-wide)
     with session_scope() as session:
         return run_public(session, session.get(Run, run.id))
 
@@ -116,6 +118,7 @@ def test_huge_and_bomb_responses_are_capped_and_worker_memory_stays_bounded(
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["status"] == "succeeded", report
+    print(f"{path}: worker peak RSS grew by {report['grew_kib'] // 1024} MiB")
     assert report["grew_kib"] < 40 * 1024, f"worker RSS grew by {report['grew_kib'] // 1024} MiB"
     with session_scope() as session:
         step = run_public(session, session.get(Run, run.id))["steps"][0]
