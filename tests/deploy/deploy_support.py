@@ -129,3 +129,88 @@ def wait_healthy(base: str, proc: subprocess.Popen, describe: Callable[[], str],
         if proc.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"{base}/api/health never became ready (last: {last!r}):\n{describe()}")
         time.sleep(0.3)
+
+
+class Balancer:
+    """A TCP load balancer in front of web replicas: every new connection goes to ``target``.
+
+    ``fail_over(port)`` is what a balancer does when a replica dies: new connections go to the
+    other replica and the connections it held are gone (the browser's websocket reconnects).
+    """
+
+    def __init__(self, target_port: int) -> None:
+        import asyncio
+        import threading
+
+        self.target_port = target_port
+        self._closed_until = 0.0
+        self.loop = asyncio.new_event_loop()
+        self._writers: set[Any] = set()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.port = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=10)
+
+    async def _start(self) -> int:
+        import asyncio
+
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        if time.monotonic() < self._closed_until:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        pair = {writer, up_writer}
+        self._writers |= pair
+
+        async def pipe(src: Any, dst: Any) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+        self._writers -= pair
+
+    def fail_over(self, target_port: int, gap: float = 0.0) -> None:
+        """Send new connections to ``target_port``, after refusing them for ``gap`` seconds."""
+        import asyncio
+
+        async def switch() -> None:
+            self.target_port = target_port
+            self._closed_until = time.monotonic() + gap
+            for w in list(self._writers):
+                with contextlib.suppress(Exception):
+                    w.close()
+
+        asyncio.run_coroutine_threadsafe(switch(), self.loop).result(timeout=10)
+
+    def close(self) -> None:
+        import asyncio
+
+        async def stop() -> None:
+            self._server.close()
+            for w in list(self._writers):
+                with contextlib.suppress(Exception):
+                    w.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
