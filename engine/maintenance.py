@@ -12,7 +12,7 @@ import threading
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 
 from engine.config import get_settings
 from engine.db import get_engine, session_scope, utcnow
@@ -25,16 +25,29 @@ _threads: list[threading.Thread] = []
 
 
 def sweep_once(limit: int = 500) -> int:
-    """Re-enqueue every run that should be executing but may have no message. Returns count."""
+    """Re-enqueue every run that should be executing but may have no message. Returns count.
+
+    A queued run is re-enqueued at most once per grace period across ALL sweepers: the sweep
+    stamps ``next_attempt_at`` (unused by the claim of a queued run, which clears it) in the same
+    conditional UPDATE that picks the run. Re-enqueueing every old queued run on every sweep,
+    from every worker process, flooded a backlogged queue with duplicates faster than workers
+    could discard them, so a backlog (after a Redis restart, say) never drained (bench/soak.py).
+    """
     from engine.queue import enqueue_run
 
     settings = get_settings()
     now = utcnow()
     grace = timedelta(seconds=settings.queued_grace_seconds)
-    with get_engine().connect() as conn:
+    stale_queued = and_(runs_t.c.status == "queued", runs_t.c.created_at < now - grace,
+                        or_(runs_t.c.next_attempt_at.is_(None), runs_t.c.next_attempt_at < now - grace))
+    with get_engine().begin() as conn:
+        picked = select(runs_t.c.id).where(stale_queued).limit(limit).scalar_subquery()
         ids = [r for (r,) in conn.execute(
+            update(runs_t).where(runs_t.c.id.in_(picked), stale_queued).values(next_attempt_at=now)
+            .returning(runs_t.c.id))]
+    with get_engine().connect() as conn:
+        ids += [r for (r,) in conn.execute(
             select(runs_t.c.id).where(or_(
-                and_(runs_t.c.status == "queued", runs_t.c.created_at < now - grace),
                 and_(runs_t.c.status == "waiting", runs_t.c.next_attempt_at < now - grace),
                 and_(runs_t.c.status == "running", runs_t.c.lease_expires_at < now),
             )).limit(limit)
