@@ -19,7 +19,7 @@ died mid-step is an at-least-once retry, printed separately), refused webhooks d
 and per disruption the recovery time (from the disruption until webhooks are accepted again and
 runs finish again). Exit status 0 only when lost == 0 and repeated == 0. Not a test.
 
-Usage: python bench/soak.py [--minutes 20] [--rate 20] [--kill-every 60] [--threads 4]
+Usage: python bench/soak.py [--minutes 20] [--rate 20] [--kill-every 60] [--threads 4] [--worker-nice N]
 Must run as root or as a user that can start PostgreSQL (it uses `runuser -u postgres` as root).
 """
 
@@ -226,6 +226,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="webhooks per second offered (open loop)")
     parser.add_argument("--kill-every", type=float, default=60.0, help="seconds between worker kills (-9)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
+    parser.add_argument("--worker-nice", type=int, default=None,
+                        help="flowmate worker --nice (default: the product default, FLOWMATE_WORKER_NICE=10; "
+                             "on a machine shared with other busy programs, 0 keeps niced workers from starving)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs) afterwards")
     args = parser.parse_args()
     duration = args.minutes * 60
@@ -279,8 +282,10 @@ def main() -> int:
                             "--port", str(port)])
         fleet.start("scheduler", [str(BIN / "flowmate"), "scheduler"])
         workers = ["worker-1", "worker-2"]
+        nice = ["--nice", str(args.worker_nice)] if args.worker_nice is not None else []
+        worker_argv = [str(BIN / "flowmate"), "worker", "--processes", "1", "--threads", str(args.threads), *nice]
         for name in workers:
-            fleet.start(name, [str(BIN / "flowmate"), "worker", "--processes", "1", "--threads", str(args.threads)])
+            fleet.start(name, worker_argv)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 180
         while True:
@@ -339,7 +344,7 @@ def main() -> int:
                 name = workers[kills % 2]
                 t0 = time.monotonic()
                 fleet.kill9(name)
-                fleet.start(name, [str(BIN / "flowmate"), "worker", "--processes", "1", "--threads", str(args.threads)])
+                fleet.start(name, worker_argv)
                 events.append((f"kill -9 {name}", t0, time.monotonic()))
                 kills += 1
                 next_kill += args.kill_every
@@ -373,6 +378,8 @@ def main() -> int:
         drained_after = time.monotonic() - start - load_seconds
         with psycopg.connect(pg.url) as conn:
             rows = dict(conn.execute("SELECT id, status FROM run WHERE id = ANY(%s)", (ids,)).fetchall())
+            failed_errors = [e for (e,) in conn.execute(
+                "SELECT error FROM run WHERE status = 'failed' AND id = ANY(%s)", (ids,))]
             step_done = {f"{run_id}:{key}": finished.timestamp() for run_id, key, finished in conn.execute(
                 "SELECT run_id, step_key, finished_at FROM steprun WHERE status = 'succeeded' AND step_key = 'call'")}
         statuses: dict[str, int] = defaultdict(int)
@@ -400,7 +407,7 @@ def main() -> int:
         figures = {
             "minutes": round(load_seconds / 60, 2),
             "offered_rate_per_s": args.rate,
-            "workers": f"2 x flowmate worker --processes 1 --threads {args.threads}",
+            "workers": f"2 x flowmate worker --processes 1 --threads {args.threads} " + " ".join(nice),
             "disruptions": {"worker_kill9_and_restart": kills, "redis_restarts": int(redis_done),
                             "postgres_restarts": int(pg_done)},
             "accepted": len(ids),
@@ -409,6 +416,9 @@ def main() -> int:
             "lost": lost,
             "finished_steps_repeated": repeated_finished,
             "in_flight_steps_retried_after_a_kill": retried_in_flight,
+            # A run must not FAIL because the infrastructure restarted (it should be retried):
+            "failed_by_infrastructure": sum(1 for e in failed_errors if (e or "").startswith("internal error")),
+            "failed_errors_sample": sorted({(e or "")[:160] for e in failed_errors})[:5],
             "refused_webhooks": dict(refused),
             "drained_after_load_s": round(drained_after, 1),
             "recovery": [{"event": what, **recovery(t0, t1)} for what, t0, t1 in events],
