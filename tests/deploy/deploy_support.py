@@ -214,3 +214,36 @@ class Balancer:
             asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+
+
+# The root conftest's helpers, reachable from any test folder (``from conftest import`` would
+# find tests/api/conftest.py instead when that folder is collected first).
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN_URL = os.environ.get("FLOWMATE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally, fail under CI."""
+    import pytest
+
+    if IN_CI:
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def reset_engine_state() -> None:
+    from engine.config import get_settings
+    from engine.db import dispose_engines
+    from engine.queue import reset_broker
+
+    reset_broker()
+    dispose_engines()
+    get_settings.cache_clear()

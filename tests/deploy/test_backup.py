@@ -18,8 +18,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
-from deploy_support import REPO, VENV_BIN, Procs, base_env, compose_command, local_argv, wait_healthy, with_option
+from deploy_support import (
+    REPO,
+    VENV_BIN,
+    Procs,
+    base_env,
+    compose_command,
+    free_port,
+    local_argv,
+    wait_healthy,
+    with_option,
+)
 
 WORKFLOW = {
     "name": "Backup lead",
@@ -174,7 +183,7 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 def test_restore_refuses_what_it_cannot_restore_safely(sqlite_db: str, workspace: dict, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from conftest import reset_engine_state
+    from deploy_support import reset_engine_state
 
     out = tmp_path / "b.db"
     code, stdout, _ = _cli("backup", "--out", str(out))
@@ -220,7 +229,7 @@ def test_restore_refuses_what_it_cannot_restore_safely(sqlite_db: str, workspace
 
 def test_older_backup_is_migrated_to_the_newest_schema_after_restore(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from conftest import reset_engine_state
+    from deploy_support import reset_engine_state
 
     from alembic import command
     from engine.backup import known_revisions
@@ -245,7 +254,7 @@ def test_older_backup_is_migrated_to_the_newest_schema_after_restore(tmp_path: P
 
 def test_postgres_backup_points_at_pg_dump_without_the_password(monkeypatch: pytest.MonkeyPatch,
                                                                 tmp_path: Path) -> None:
-    from conftest import reset_engine_state
+    from deploy_support import reset_engine_state
 
     monkeypatch.setenv("FLOWMATE_DATABASE_URL", "postgresql://flowmate:s3cret-pw@db.internal/flowmate")
     reset_engine_state()

@@ -27,7 +27,6 @@ import httpx
 import pytest
 import yaml
 from compose_spec import PyCompose
-from conftest import free_port
 from deploy_support import (
     REPO,
     VENV_BIN,
@@ -35,6 +34,7 @@ from deploy_support import (
     base_env,
     compose,
     compose_command,
+    free_port,
     local_argv,
     unit_exec_start,
     wait_healthy,

@@ -30,8 +30,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port, unavailable
-from deploy_support import REPO, VENV_BIN, Balancer, Procs, base_env, compose_command, local_argv, wait_healthy
+from deploy_support import (
+    REPO,
+    VENV_BIN,
+    Balancer,
+    Procs,
+    base_env,
+    compose_command,
+    free_port,
+    local_argv,
+    unavailable,
+    wait_healthy,
+)
 from deploy_support import with_option as option
 
 sys.path.insert(0, str(REPO / "tests" / "e2e"))

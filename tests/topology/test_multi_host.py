@@ -24,11 +24,19 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import PG_ADMIN_URL, free_port, unavailable
 from netns import Forwarder, Recorder, Topology, namespaces_permitted
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))  # the deployment commands
-from deploy_support import Procs, base_env, compose_command, local_argv, with_option  # noqa: E402
+from deploy_support import (  # noqa: E402
+    PG_ADMIN_URL,
+    Procs,
+    base_env,
+    compose_command,
+    free_port,
+    local_argv,
+    unavailable,
+    with_option,
+)
 
 pytestmark = pytest.mark.integration
 
