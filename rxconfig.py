@@ -9,10 +9,17 @@ import reflex as rx
 from engine.config import get_settings
 from flowmate_app.api.cors import reflex_cors_origins
 
+_settings = get_settings()
+
 config = rx.Config(
     app_name="flowmate_app",
     telemetry_enabled=False,
-    db_url=get_settings().database_url,
+    db_url=_settings.database_url,
+    # With Redis configured, each browser session's UI state lives in Redis instead of one web
+    # process's memory or disk, so any web replica can serve any event of any session (a
+    # replica restart or a balancer fail-over keeps the page state). Without Redis: Reflex's
+    # default (one process, state on disk). REFLEX_REDIS_URL, when set, still wins.
+    redis_url=_settings.redis_url,
     # Reflex wraps the whole backend (our REST API included) in its own CORS middleware and
     # Socket.IO origin check: they get the same allow-list as the API (FLOWMATE_BASE_URL's origin
     # plus FLOWMATE_CORS_ORIGINS; any origin in development when no list is configured).

@@ -424,6 +424,91 @@ def cmd_retention_run(_args: argparse.Namespace) -> int:
     lower_cpu_priority(get_settings().worker_nice)  # a background purge: intake keeps the CPU
     _print(run_retention_duty(force=True))
     return 0
+def cmd_backup(args: argparse.Namespace) -> int:
+    from engine.backup import PostgresBackupUnsupported, backup
+
+    try:
+        _print(backup(args.out))
+    except PostgresBackupUnsupported as exc:
+        return _fail("use_pg_dump", str(exc), exit_code=EXIT_BAD_INPUT)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from engine.backup import PostgresBackupUnsupported, restore
+
+    try:
+        _print(restore(args.file))
+    except PostgresBackupUnsupported as exc:
+        return _fail("use_pg_restore", str(exc), exit_code=EXIT_BAD_INPUT)
+    return 0
+
+
+def _health_of_web(url: str) -> int:
+    """A web process is healthy when its /api/health answers with the database and queue up.
+
+    Missing workers make /api/health say 503 (an operator must know), but restarting the web
+    process would not bring them back, so they do not make the web container unhealthy.
+    """
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=8) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.loads(exc.read())
+        except ValueError:
+            body = {"status": f"HTTP {exc.code}"}
+    except (OSError, ValueError) as exc:
+        body = {"status": "unreachable", "detail": type(exc).__name__}
+    checks = body.get("checks") or {}
+    ok = all(checks.get(name, {}).get("ok") for name in ("database", "queue"))
+    _print({"status": "ok" if ok else "degraded", "web": body})
+    return 0 if ok else 1
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """Container/unit health check: this process's view of the database, Redis and (--worker) the
+    worker on this host. Exit 0 when healthy, 1 otherwise (what HEALTHCHECK and systemd want)."""
+    import socket
+
+    from sqlalchemy import text
+
+    from engine.config import get_settings
+    from engine.db import get_engine
+
+    if args.url:
+        return _health_of_web(args.url)
+    settings = get_settings()
+    checks: dict[str, Any] = {}
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = {"ok": True}
+    except Exception as exc:
+        checks["database"] = {"ok": False, "detail": type(exc).__name__}
+    if settings.redis_url:
+        try:
+            import redis
+
+            redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3).ping()
+            checks["redis"] = {"ok": True}
+        except Exception as exc:
+            checks["redis"] = {"ok": False, "detail": type(exc).__name__}
+    if args.worker:
+        host = socket.gethostname()
+        try:
+            from engine.liveness import live_worker_ids
+
+            mine = [w for w in live_worker_ids() if w.startswith(host + ":")]
+            checks["worker"] = {"ok": bool(mine), "detail": f"{len(mine)} alive on {host}"}
+        except Exception as exc:
+            checks["worker"] = {"ok": False, "detail": type(exc).__name__}
+    ok = all(c["ok"] for c in checks.values())
+    _print({"status": "ok" if ok else "degraded", "checks": checks})
+    return 0 if ok else 1
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -590,6 +675,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = mail.add_parser("list", help="the newest system mails and their delivery status (never their bodies)")
     p.add_argument("--limit", type=_positive_int, default=20)
     p.set_defaults(func=cmd_mail_list)
+    p = sub.add_parser("backup", help="consistent copy of the SQLite database while it runs (PostgreSQL: pg_dump)")
+    p.add_argument("--out", required=True, help="file to write (must not exist)")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="restore a `flowmate backup` file into an empty SQLite database")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("health", help="exit 0 when the database, Redis and (--worker) this host's worker are alive")
+    p.add_argument("--worker", action="store_true", help="also require a live worker heartbeat from this host")
+    p.add_argument("--url", help="instead, ask a web process (its /api/health URL) whether its database and "
+                                 "queue are up")
+    p.set_defaults(func=cmd_health)
 
     return parser
 

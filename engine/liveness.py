@@ -52,3 +52,22 @@ def live_workers() -> int:
 
     client = setup_broker().client  # type: ignore[attr-defined]
     return sum(1 for _ in client.scan_iter(match=f"{settings.redis_namespace}:worker:*", count=1000))
+
+
+def live_worker_ids() -> list[str]:
+    """The ids (``host:pid:suffix``) of the live worker processes, sorted; embedded mode: this one.
+
+    ``/api/health`` lists them so an operator sees which machines are executing runs, and
+    ``flowmate health --worker`` uses them to tell whether this machine's worker is alive.
+    """
+    settings = get_settings()
+    if not settings.redis_url:
+        from engine.executor import worker_id
+
+        return [worker_id()] if local_worker_alive() else []
+    from engine.queue import setup_broker
+
+    client = setup_broker().client  # type: ignore[attr-defined]
+    prefix = f"{settings.redis_namespace}:worker:"
+    keys = client.scan_iter(match=f"{prefix}*", count=1000)
+    return sorted(key.decode()[len(prefix):] if isinstance(key, bytes) else key[len(prefix):] for key in keys)

@@ -25,7 +25,7 @@ def _short(exc: Exception) -> str:
 
 
 def check() -> dict[str, Any]:
-    from engine.liveness import live_workers
+    from engine.liveness import live_worker_ids
     from engine.queue import queue_depth, setup_broker
 
     checks: dict[str, dict[str, Any]] = {}
@@ -46,14 +46,17 @@ def check() -> dict[str, Any]:
     except Exception as exc:
         checks["queue"] = {"ok": False, "detail": _short(exc)}
     alive: int | None = None
+    workers: list[str] | None = None
     try:
-        alive = live_workers()
+        workers = live_worker_ids()
+        alive = len(workers)
         checks["workers"] = {"ok": alive > 0, "detail": f"{alive} alive" if alive else "no worker heartbeat"}
     except Exception as exc:
         checks["workers"] = {"ok": False, "detail": _short(exc)}
     depth = queue_depth() if checks["queue"]["ok"] else None
     ok = all(c["ok"] for c in checks.values())
-    return {"status": "ok" if ok else "degraded", "checks": checks, "queue_depth": depth, "workers_alive": alive}
+    return {"status": "ok" if ok else "degraded", "checks": checks, "queue_depth": depth, "workers_alive": alive,
+            "workers": workers}
 
 
 @router.get("/api/health", response_model=HealthOut, responses={503: {"model": HealthOut, "description": "Degraded"}},

@@ -191,3 +191,4 @@ class HealthOut(BaseModel):
     checks: dict[str, CheckOut]
     queue_depth: int | None = None
     workers_alive: int | None = None
+    workers: list[str] | None = Field(None, description="live worker processes as host:pid:id")
