@@ -34,11 +34,33 @@ class ActionContext:
     settings: Settings = field(default_factory=get_settings)
     log: Any = None
     connection_loader: Callable[[str], ConnectionData] | None = None
+    #: The workspace's contacts and consent records (engine.services.contacts), handed in by the
+    #: executor: actions sit below the services layer and never import it themselves.
+    contacts: Any = None
+    #: OAuth token handling (engine.oauth.tokens: refresh under a lock, retry once on a 401),
+    #: handed in by whoever builds the context, for the same reason.
+    oauth: Any = None
 
     @property
     def idempotency_key(self) -> str:
         """Stable across retries of the same step, so targets can de-duplicate our calls."""
         return f"{self.run_id}:{self.step_key}"
+
+    def consent(self) -> Any:
+        """The contacts/consent service for marketing checks and consent records."""
+        from engine.errors import PermanentError
+
+        if self.contacts is None:
+            raise PermanentError("contacts and consent are not available in this context")
+        return self.contacts
+
+    def oauth_api(self) -> Any:
+        """The OAuth token service for actions whose connection signs in with OAuth."""
+        from engine.errors import PermanentError
+
+        if self.oauth is None:
+            raise PermanentError("OAuth connections are not available in this context")
+        return self.oauth
 
     def get_connection(self, ref: str) -> ConnectionData:
         """Load a connection of this workspace by id or name (raises PermanentError if absent)."""

@@ -47,8 +47,10 @@ from engine.expressions import evaluate_condition, render, render_budget
 from engine.jsoncodec import clean_text
 from engine.messaging import UNSUBSCRIBE_PLACEHOLDER
 from engine.models import Run, RunStatus, StepRun, StepStatus, new_id
+from engine.oauth import tokens as oauth_tokens
 from engine.redaction import redact
 from engine.registry import get_action
+from engine.services import contacts as contacts_service
 from engine.services.usage import USAGE
 from engine.states import HELD_RUN_STATE, STEP_DONE_STATES, ExecOutcome, claimable
 
@@ -540,6 +542,7 @@ class Executor:
             run_id=run_id, step_key=key, workflow_id=run["workflow_id"], workspace_id=run["workspace_id"],
             attempt=attempts, resume_at=resume_at, settings=self.settings, log=step_log,
             connection_loader=lambda ref: self._load_connection(run["workspace_id"], ref, secrets),
+            contacts=contacts_service, oauth=oauth_tokens,
         )
         try:
             output = await asyncio.wait_for(spec.run(actx, config), timeout=remaining)

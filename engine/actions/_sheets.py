@@ -14,7 +14,6 @@ from urllib.parse import quote
 from engine.actions._provider import json_body, raise_for_status
 from engine.context import ActionContext, ConnectionData
 from engine.errors import PermanentError
-from engine.oauth.tokens import oauth_request
 
 SHEETS_API = "https://sheets.googleapis.com"
 
@@ -43,7 +42,7 @@ def sheets_connection(ctx: ActionContext, ref: str) -> tuple[ConnectionData, str
 async def values_call(ctx: ActionContext, conn: ConnectionData, base: str, method: str, spreadsheet_id: str,
                       rng: str, *, what: str, suffix: str = "", timeout: float = 30.0, **kwargs: Any) -> dict[str, Any]:
     url = f"{base}/v4/spreadsheets/{quote(spreadsheet_id, safe='')}/values/{quote(rng, safe='')}{suffix}"
-    response = await oauth_request(ctx, conn, method, url, what=what, timeout=timeout, **kwargs)
+    response = await ctx.oauth_api().oauth_request(ctx, conn, method, url, what=what, timeout=timeout, **kwargs)
     if response.status_code in (400, 404):
         data = json_body(response) or {}
         message = ((data.get("error") or {}).get("message")) or response.text[:200]

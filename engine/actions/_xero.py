@@ -16,7 +16,6 @@ import httpx
 from engine.actions._provider import json_body, raise_for_status, retry_after_seconds
 from engine.context import ActionContext, ConnectionData
 from engine.errors import PermanentError, RetryableError
-from engine.oauth.tokens import oauth_request
 
 XERO_API = "https://api.xero.com"
 ACCOUNTING = "/api.xro/2.0"
@@ -56,8 +55,8 @@ async def xero_call(ctx: ActionContext, conn: ConnectionData, base: str, tenant:
     headers = {"xero-tenant-id": tenant, "Accept": "application/json"}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key[:128]
-    response = await oauth_request(ctx, conn, method, f"{base}{ACCOUNTING}{path}", what=what, timeout=timeout,
-                                   headers=headers, **kwargs)
+    response = await ctx.oauth_api().oauth_request(ctx, conn, method, f"{base}{ACCOUNTING}{path}", what=what,
+                                                   timeout=timeout, headers=headers, **kwargs)
     status = response.status_code
     if status == 429:
         wait = retry_after_seconds(response)

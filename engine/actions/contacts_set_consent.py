@@ -58,8 +58,6 @@ class Config(BaseModel):
 async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
     import asyncio
 
-    from engine.services.contacts import record_consent_from_step
-
     email = (config.email or "").strip() or None
     phone = (config.phone or "").strip() or None
     channels = [c for c in config.channels if (c == "email" and email) or (c == "sms" and phone)]
@@ -67,7 +65,8 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
         raise PermanentError("no address for the chosen channels (email consent needs an email, SMS a phone)")
     try:
         return await asyncio.to_thread(
-            record_consent_from_step, ctx.workspace_id, f"step:{ctx.idempotency_key}", email=email, phone=phone,
+            ctx.consent().record_consent_from_step, ctx.workspace_id, f"step:{ctx.idempotency_key}",
+            email=email, phone=phone,
             name=config.name or "", channels=channels, status=config.status,
             source=config.source or f"workflow {ctx.workflow_id}", wording=config.wording,
             region=config.default_region)

@@ -119,9 +119,8 @@ class Config(BaseModel):
 
 
 def unsubscribe_url(ctx: ActionContext, address: str) -> str:
-    from engine.services.contacts import unsubscribe_token
-
-    return f"{ctx.settings.base_url.rstrip('/')}/api/unsubscribe/{unsubscribe_token(ctx.workspace_id, address)}"
+    token = ctx.consent().unsubscribe_token(ctx.workspace_id, address)
+    return f"{ctx.settings.base_url.rstrip('/')}/api/unsubscribe/{token}"
 
 
 def with_unsubscribe(config: Config, to: str, url: str) -> Config:
@@ -186,10 +185,8 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
     where = f"SMTP {smtp.host}:{smtp.port}"
     skipped: list[dict[str, str]] = []
     if config.purpose == "marketing":
-        from engine.services.contacts import marketing_refusal
-
         for address in config.to:
-            reason = marketing_refusal(ctx.workspace_id, "email", address.lower())
+            reason = ctx.consent().marketing_refusal(ctx.workspace_id, "email", address.lower())
             if reason:
                 skipped.append({"to": address, "reason": reason})
         if len(skipped) == len(config.to):

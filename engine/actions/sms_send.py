@@ -186,13 +186,11 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
     to = normalise_number(config.to, config.default_region)
     sender = normalise_sender(config.sender, config.default_region)
     if config.purpose == "marketing":
-        from engine.services.contacts import marketing_refusal, workspace_name
-
-        reason = marketing_refusal(ctx.workspace_id, "sms", to)
+        reason = ctx.consent().marketing_refusal(ctx.workspace_id, "sms", to)
         if reason:
             raise SkipStep(f"marketing SMS not sent: {reason}", output={"purpose": "marketing", "to": to})
         name = config.sender_name or (sender if sender and not sender.startswith("+") else None) \
-            or workspace_name(ctx.workspace_id)
+            or ctx.consent().workspace_name(ctx.workspace_id)
         body = with_opt_out(config.body, name)
         if len(body) > MAX_BODY:
             raise PermanentError(f"the message with its opt-out line is {len(body)} characters; "

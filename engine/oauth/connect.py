@@ -26,7 +26,9 @@ from engine.crypto import decrypt_json, encrypt_json, hash_token
 from engine.db import as_aware, session_scope, utcnow
 from engine.errors import Conflict, FlowMateError, ValidationFailed
 from engine.models import Connection, OAuthGrant, OAuthState, Role, User
-from engine.oauth.flows import ClientConfig, OAuthFlow, client_config, flow_for
+from engine.oauth import tokens
+from engine.oauth.flows import ClientConfig, OAuthFlow, client_config
+from engine.oauth.providers import flow_for
 from engine.oauth.tokens import expires_at_of, oauth_client, token_secret
 from engine.services import audit
 from engine.services import connections as connection_service
@@ -223,7 +225,7 @@ async def list_tenants(session_actor: Actor, connection_id: str, settings: Setti
     if flow.list_tenants is None:
         return []
     ctx = ActionContext(run_id="connect", step_key="tenants", workflow_id="", workspace_id=session_actor.workspace_id,
-                        settings=settings)
+                        settings=settings, oauth=tokens)
     token = await access_token(ctx, data)
     async with oauth_client(cfg, settings, token={"access_token": token, "token_type": "Bearer"}) as client:
         return await flow.list_tenants(client, str(data.config.get("base_url") or cfg.api_url))

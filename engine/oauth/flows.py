@@ -82,29 +82,3 @@ def client_config(flow: OAuthFlow) -> ClientConfig:
                         client_secret=env.client_secret.get_secret_value().strip(),
                         authorize_url=env.authorize_url or flow.authorize_url,
                         token_url=env.token_url or flow.token_url, api_url=(env.api_url or flow.api_url).rstrip("/"))
-
-
-FLOWS: dict[str, OAuthFlow] = {}
-
-
-def register_flow(flow: OAuthFlow) -> OAuthFlow:
-    """Declare that connection type ``flow.connection_type`` connects through OAuth."""
-    if flow.connection_type in FLOWS:
-        raise ValueError(f"OAuth flow for {flow.connection_type!r} is registered twice")
-    FLOWS[flow.connection_type] = flow
-    return flow
-
-
-def flow_for(connection_type: str) -> OAuthFlow | None:
-    """The flow of an OAuth connection type (``None`` for pasted-credential types)."""
-    _load_providers()
-    return FLOWS.get(connection_type)
-
-
-def all_flows() -> dict[str, OAuthFlow]:
-    _load_providers()
-    return dict(FLOWS)
-
-
-def _load_providers() -> None:
-    import engine.oauth.providers  # noqa: F401  (registers the built-in flows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.oauth.flows import OAuthFlow, register_flow
+from engine.oauth.flows import OAuthFlow
 
 
 async def xero_tenants(client: Any, api_url: str) -> list[dict[str, str]]:
@@ -23,6 +23,27 @@ async def xero_tenants(client: Any, api_url: str) -> list[dict[str, str]]:
              "type": str(t.get("tenantType") or "")}
             for t in data if isinstance(t, dict) and t.get("tenantId") and t.get("tenantType", "ORGANISATION")
             == "ORGANISATION"]
+
+
+#: Every OAuth connection type's flow, by connection type (the built-ins are declared below).
+FLOWS: dict[str, OAuthFlow] = {}
+
+
+def register_flow(flow: OAuthFlow) -> OAuthFlow:
+    """Declare that connection type ``flow.connection_type`` connects through OAuth."""
+    if flow.connection_type in FLOWS:
+        raise ValueError(f"OAuth flow for {flow.connection_type!r} is registered twice")
+    FLOWS[flow.connection_type] = flow
+    return flow
+
+
+def flow_for(connection_type: str) -> OAuthFlow | None:
+    """The flow of an OAuth connection type (``None`` for pasted-credential types)."""
+    return FLOWS.get(connection_type)
+
+
+def all_flows() -> dict[str, OAuthFlow]:
+    return dict(FLOWS)
 
 
 XERO = register_flow(OAuthFlow(

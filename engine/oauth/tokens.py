@@ -33,7 +33,8 @@ from engine.crypto import decrypt_json, encrypt_json
 from engine.db import as_aware, get_engine, utcnow
 from engine.errors import PermanentError, RetryableError
 from engine.models import Connection, OAuthGrant
-from engine.oauth.flows import ClientConfig, client_config, flow_for
+from engine.oauth.flows import ClientConfig, client_config
+from engine.oauth.providers import flow_for
 from engine.outbound import OutboundRefused, guarded_client_options
 from engine.services import audit
 from engine.services.actor import Actor

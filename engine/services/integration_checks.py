@@ -13,13 +13,15 @@ from engine.actions._provider import join_url, json_body, raise_for_status, reve
 from engine.config import Settings
 from engine.context import ActionContext, ConnectionData
 from engine.errors import PermanentError
-from engine.oauth.flows import client_config, flow_for
+from engine.oauth import tokens
+from engine.oauth.flows import client_config
+from engine.oauth.providers import flow_for
 from engine.oauth.tokens import access_token, oauth_request
 
 
 def _ctx(conn: ConnectionData, settings: Settings) -> ActionContext:
     return ActionContext(run_id="test", step_key=conn.type, workflow_id="", workspace_id="", settings=settings,
-                         connection_loader=lambda _ref: conn)
+                         connection_loader=lambda _ref: conn, oauth=tokens)
 
 
 async def _xero(conn: ConnectionData, settings: Settings) -> str:

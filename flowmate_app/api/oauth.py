@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from engine.db import session_scope
 from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, ValidationFailed
 from engine.oauth import connect
-from engine.oauth.flows import all_flows
+from engine.oauth.providers import all_flows
 from engine.oauth.tokens import ReconnectNeeded
 from engine.services.actor import Actor
 from engine.services.sessions import COOKIE_NAME, session_actor

@@ -12,6 +12,7 @@ from fake_saas import MAILCHIMP_KEY, SHOPIFY_SHOP, SHOPIFY_TOKEN, STRIPE_KEY, Fa
 from engine.actions._samples import SAMPLE_OUTPUTS
 from engine.config import Settings
 from engine.context import ActionContext, ConnectionData
+from engine.oauth import tokens
 
 NEW = [a for a in SAMPLE_OUTPUTS]
 
@@ -48,7 +49,8 @@ def test_builder_offers_sample_output_references_before_any_run() -> None:
 def _ctx(*conns: ConnectionData, step: str = "s") -> ActionContext:
     by_name = {c.name: c for c in conns}
     return ActionContext(run_id="r", step_key=step, workflow_id="w", workspace_id="ws",
-                         settings=Settings(outbound_allow=["127.0.0.0/8"]), connection_loader=lambda ref: by_name[ref])
+                         settings=Settings(outbound_allow=["127.0.0.0/8"]), connection_loader=lambda ref: by_name[ref],
+                         oauth=tokens)
 
 
 def test_sample_outputs_have_the_keys_of_real_outputs() -> None:

@@ -23,6 +23,7 @@ from oauth_helpers import SignedIn, approve, connect, connection_row, signed_in_
 from engine.config import Settings
 from engine.context import ActionContext
 from engine.errors import StepError
+from engine.oauth import tokens
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def _ctx(workspace_id: str) -> ActionContext:
 
     return ActionContext(run_id="run1", step_key="find", workflow_id="wf", workspace_id=workspace_id,
                          settings=Settings(outbound_allow=["127.0.0.0/8"]),
-                         connection_loader=lambda ref: load_connection(workspace_id, ref))
+                         connection_loader=lambda ref: load_connection(workspace_id, ref), oauth=tokens)
 
 
 def _find(workspace_id: str) -> dict[str, Any]:

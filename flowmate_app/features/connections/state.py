@@ -18,7 +18,7 @@ from sqlmodel import Session
 from engine.db import session_scope
 from engine.errors import FlowMateError, ValidationFailed
 from engine.oauth import connect as oauth_connect
-from engine.oauth import flows as oauth_flows
+from engine.oauth import providers as oauth_flows
 from engine.services import connections as svc
 from engine.services.actor import Actor
 from flowmate_app.auth import AuthState, error_text
