@@ -59,3 +59,22 @@ def count_rows(model: Any, *where: Any) -> int:
 
     with get_engine().connect() as conn:
         return int(conn.execute(select(func.count()).select_from(model.__table__).where(*where)).scalar() or 0)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def reset_engine_state() -> None:
+    """Forget cached settings, engines and the broker (the same as tests/conftest.py's)."""
+    from engine.config import get_settings
+    from engine.db import dispose_engines
+    from engine.queue import reset_broker
+
+    reset_broker()
+    dispose_engines()
+    get_settings.cache_clear()

@@ -118,21 +118,23 @@ def delete_workspace(actor: Actor, confirm_name: str) -> dict[str, Any]:
     return counts
 
 
-def _delete_exports(where: Any) -> int:
-    """Delete export jobs and their stored files."""
+def _delete_exports(where: Any, session: Session | None = None) -> int:
+    """Delete export jobs and their stored files (in ``session`` when given: one transaction)."""
+    if session is None:
+        with session_scope() as own:
+            return _delete_exports(where, own)
     from engine.storage import export_storage
 
-    with session_scope() as session:
-        jobs = session.exec(sm_select(ExportJob).where(where)).all()
-        store = export_storage() if any(j.storage_key for j in jobs) else None
-        for job in jobs:
-            if job.storage_key and store is not None:
-                try:
-                    store.delete(job.storage_key)
-                except Exception:
-                    log.exception("export.delete_failed", export_id=job.id)
-            session.delete(job)
-        return len(jobs)
+    jobs = session.exec(sm_select(ExportJob).where(where)).all()
+    store = export_storage() if any(j.storage_key for j in jobs) else None
+    for job in jobs:
+        if job.storage_key and store is not None:
+            try:
+                store.delete(job.storage_key)
+            except Exception:
+                log.exception("export.delete_failed", export_id=job.id)
+        session.delete(job)
+    return len(jobs)
 
 
 # ------------------------------------------------------------------ account
@@ -191,7 +193,7 @@ def delete_account(session: Session, user_id: str, password: str) -> dict[str, A
     for us in session.exec(sm_select(UserSession).where(UserSession.user_id == user.id)).all():
         session.delete(us)
     session.flush()
-    exports = _delete_exports(ExportJob.requested_by_user_id == user.id)
+    exports = _delete_exports(ExportJob.requested_by_user_id == user.id, session)
     rows = _pseudonymise_audit_rows(session, email, pseudonym, name=name)
     session.exec(update(ApiToken).where(ApiToken.created_by == f"user:{email}")  # type: ignore[call-overload]
                  .values(created_by=f"user:{pseudonym}"))
@@ -224,9 +226,7 @@ def _pseudonymise_audit_rows(session: Session, email: str, pseudonym: str, name:
 
 def _replace_identity(value: Any, email: str, name: str, pseudonym: str) -> Any:
     if isinstance(value, str):
-        if name and value == name:
-            return pseudonym
-        return value.replace(email, pseudonym) if email in value.lower() or email in value else value
+        return pseudonym if name and value == name else value.replace(email, pseudonym)
     if isinstance(value, dict):
         return {k: _replace_identity(v, email, name, pseudonym) for k, v in value.items()}
     if isinstance(value, list):

@@ -25,7 +25,7 @@ from engine.services.actor import Actor
 from flowmate_app.api.deps import current_actor
 from flowmate_app.api.errors import responses
 
-router = APIRouter(tags=["data"], responses=responses(401, 422))
+router = APIRouter(tags=["data"], responses=responses(400, 401, 422))
 
 
 class DataExportIn(BaseModel):

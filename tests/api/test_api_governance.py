@@ -145,8 +145,14 @@ def test_a_sole_owner_must_transfer_first_then_is_pseudonymised(api: ApiCtx) -> 
         actor = actor_for_user(session, sam, api.a.id)
         workspaces.set_member_role(session, actor, kim.id, "owner")
         sam_id = sam.id
+    mine = api.client.post("/api/v1/exports", json={"scope": "user"}, cookies=cookies, headers=origin)
+    assert mine.status_code == 202, mine.text
+    from engine.services.exports import run_export_duty
+
+    assert run_export_duty() == 1
     r = delete("correct horse battery")
     assert r.status_code == 200, r.text
+    assert r.json()["exports_deleted"] == 1
     pseudonym = r.json()["pseudonym"]
     assert pseudonym.startswith("deleted-user-") and len(pseudonym) == len("deleted-user-") + 12
     from engine.services.deletion import pseudonym_for

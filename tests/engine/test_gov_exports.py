@@ -7,8 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from governance_support import SECRET, insert_runs, make_workflow
-from support import free_port, reset_engine_state
+from governance_support import SECRET, free_port, insert_runs, make_workflow, reset_engine_state
 
 from engine.db import session_scope
 from engine.errors import NotFound, ValidationFailed

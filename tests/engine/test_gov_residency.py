@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import reset_engine_state
+from governance_support import reset_engine_state
 
 from engine.db import session_scope
 from engine.errors import ValidationFailed
@@ -58,7 +58,12 @@ def test_the_web_process_refuses_to_start_on_a_mismatch(tmp_path: Path, monkeypa
     monkeypatch.setenv("FLOWMATE_DATABASE_URL", url)
     monkeypatch.setenv("FLOWMATE_DATA_REGION", "us-east")
     reset_engine_state()
+    import flowmate_app.lifespan as lifespan
     from flowmate_app.lifespan import on_startup
+
+    # Logging is configured once per process; binding it to pytest's captured stderr here would
+    # leave every later test logging into a closed stream.
+    monkeypatch.setattr(lifespan, "configure_logging", lambda: None)
 
     try:
         with pytest.raises(SystemExit) as info:
