@@ -270,6 +270,9 @@ class AuditChainHead(SQLModel, table=True):
     chain: str = Field(primary_key=True, max_length=32)
     seq: int = 0
     last_hash: str = Field(default="", max_length=64)
+    #: Retention deleted rows 1..pruned_through_seq; the kept part links to pruned_last_hash.
+    pruned_through_seq: int = 0
+    pruned_last_hash: str = Field(default="", max_length=64)
 
 
 class AuditStream(SQLModel, table=True):

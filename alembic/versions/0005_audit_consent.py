@@ -57,6 +57,8 @@ def upgrade() -> None:
     sa.Column('chain', S(length=32), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('last_hash', S(length=64), nullable=False),
+    sa.Column('pruned_through_seq', sa.Integer(), nullable=False, server_default='0'),
+    sa.Column('pruned_last_hash', S(length=64), nullable=False, server_default=''),
     sa.PrimaryKeyConstraint('chain')
     )
     with op.batch_alter_table('auditlog', schema=None) as batch_op:

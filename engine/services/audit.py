@@ -227,7 +227,10 @@ def verify_chain(session: Session, chain: str) -> dict[str, Any]:
     Names the FIRST row that does not fit: its content no longer matches its hash (edited), its
     ``prev_hash`` is not the previous row's hash, or rows before it are missing (deleted).
     """
-    expected_seq, prev, count = 1, GENESIS, 0
+    head = session.get(AuditChainHead, chain)
+    # Retention may have deleted the oldest rows: the kept part starts after what it recorded.
+    expected_seq = (head.pruned_through_seq if head else 0) + 1
+    prev, count = (head.pruned_last_hash if head and head.pruned_through_seq else "") or GENESIS, 0
     stmt = select(AuditLog).where(AuditLog.chain == chain).order_by(AuditLog.seq).execution_options(yield_per=1000)
     for row in session.exec(stmt):
         count += 1
@@ -244,7 +247,6 @@ def verify_chain(session: Session, chain: str) -> dict[str, Any]:
                     "broken": {"seq": row.seq, "id": row.id, "action": row.action,
                                "created_at": as_aware(row.created_at).isoformat(), "reason": reason}}
         expected_seq, prev = row.seq + 1, row.hash
-    head = session.get(AuditChainHead, chain)
     if head is not None and (head.seq != expected_seq - 1 or (head.last_hash or GENESIS) != prev):
         return {"ok": False, "chain": chain, "rows": count,
                 "broken": {"seq": expected_seq, "id": None, "action": None, "created_at": None,
@@ -276,17 +278,53 @@ def verify_all(session: Session, workspace_slug: str | None = None) -> list[dict
 # --- pseudonymisation (account deletion) ------------------------------------------------------
 
 
-def _replace(value: Any, old: str, new: str) -> Any:
+def _replace(value: Any, old: str, new: str, name: str = "") -> Any:
+    """``old`` (an email) replaced everywhere; a value that is exactly the person's ``name`` too."""
     if isinstance(value, str):
-        return value.replace(old, new)
+        return new if name and value == name else value.replace(old, new)
     if isinstance(value, dict):
-        return {k: _replace(v, old, new) for k, v in value.items()}
+        return {k: _replace(v, old, new, name) for k, v in value.items()}
     if isinstance(value, list):
-        return [_replace(v, old, new) for v in value]
+        return [_replace(v, old, new, name) for v in value]
     return value
 
 
-def pseudonymise_actor(session: Session, email: str, pseudonym: str) -> int:
+def prune_chain(engine: Any, chain: str, cutoff: datetime, batch: int, pause_s: float = 0.0) -> int:
+    """Retention: delete a chain's rows older than ``cutoff``, oldest first, ``batch`` per transaction.
+
+    Only a prefix of the chain is ever removed, and the head row remembers the last removed seq
+    and hash, so :func:`verify_chain` still proves the kept rows (a gap anywhere else, or a
+    removed prefix that was not recorded here, is still reported as tampering).
+    """
+    import time
+
+    from sqlalchemy import delete
+
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            head = conn.execute(select(heads_t.c.pruned_through_seq).where(heads_t.c.chain == chain)).scalar() or 0
+            rows = conn.execute(select(audit_t.c.seq, audit_t.c.hash, audit_t.c.created_at).where(
+                audit_t.c.chain == chain, audit_t.c.seq > head).order_by(audit_t.c.seq).limit(batch)).all()
+            prefix = []
+            for row in rows:  # only the unbroken run of old rows at the start of the chain
+                if as_aware(row.created_at) >= as_aware(cutoff):
+                    break
+                prefix.append(row)
+            if not prefix:
+                return total
+            last_seq, last_hash = prefix[-1].seq, prefix[-1].hash
+            total += conn.execute(delete(audit_t).where(audit_t.c.chain == chain,
+                                                        audit_t.c.seq <= last_seq)).rowcount or 0
+            conn.execute(update(heads_t).where(heads_t.c.chain == chain).values(
+                pruned_through_seq=last_seq, pruned_last_hash=last_hash))
+            if len(prefix) < len(rows) or len(rows) < batch:
+                return total
+        if pause_s:
+            time.sleep(pause_s)  # let other writers in between batches
+
+
+def pseudonymise_actor(session: Session, email: str, pseudonym: str, name: str = "") -> int:
     """Replace ``email`` by ``pseudonym`` in every audit row (actor label and changes); returns the count.
 
     The rewritten rows are re-hashed together with every later row of their chain, so the chain
@@ -309,7 +347,7 @@ def pseudonymise_actor(session: Session, email: str, pseudonym: str) -> int:
         changed = 0
         for row in rows:
             actor_label = _replace(row.actor, email, pseudonym)
-            changes = _replace(row.changes or {}, email, pseudonym)
+            changes = _replace(row.changes or {}, email, pseudonym, name)
             if actor_label != row.actor or changes != (row.changes or {}):
                 changed += 1
             new_hash = row_hash(chain=row.chain, seq=row.seq, row_id=row.id, workspace_id=row.workspace_id,

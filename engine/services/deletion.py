@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Text, cast, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 from sqlmodel import select as sm_select
 
@@ -194,7 +194,7 @@ def delete_account(session: Session, user_id: str, password: str) -> dict[str, A
         session.delete(us)
     session.flush()
     exports = _delete_exports(ExportJob.requested_by_user_id == user.id, session)
-    rows = _pseudonymise_audit_rows(session, email, pseudonym, name=name)
+    rows = audit.pseudonymise_actor(session, email, pseudonym, name=name)  # keeps the hash chain valid
     session.exec(update(ApiToken).where(ApiToken.created_by == f"user:{email}")  # type: ignore[call-overload]
                  .values(created_by=f"user:{pseudonym}"))
     session.delete(user)
@@ -203,32 +203,3 @@ def delete_account(session: Session, user_id: str, password: str) -> dict[str, A
             "exports_deleted": exports}
 
 
-def _pseudonymise_audit_rows(session: Session, email: str, pseudonym: str, name: str = "") -> int:
-    """Replace a deleted user's email (and exact name) in audit rows with ``pseudonym``.
-
-    The one place audit rows are rewritten for a deleted account: a chain-aware version
-    (engine.services.audit.pseudonymise_actor) can replace this function as a whole.
-    """
-    label = f"user:{email}"
-    rows = session.exec(sm_select(AuditLog).where(or_(
-        AuditLog.actor == label, cast(AuditLog.changes, Text).ilike(f"%{email}%")))).all()
-    changed = 0
-    for row in rows:
-        before = (row.actor, row.changes)
-        if row.actor == label:
-            row.actor = f"user:{pseudonym}"
-        row.changes = _replace_identity(row.changes or {}, email, name, pseudonym)
-        if (row.actor, row.changes) != before:
-            session.add(row)
-            changed += 1
-    return changed
-
-
-def _replace_identity(value: Any, email: str, name: str, pseudonym: str) -> Any:
-    if isinstance(value, str):
-        return pseudonym if name and value == name else value.replace(email, pseudonym)
-    if isinstance(value, dict):
-        return {k: _replace_identity(v, email, name, pseudonym) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace_identity(v, email, name, pseudonym) for v in value]
-    return value

@@ -25,7 +25,7 @@ from engine.errors import ValidationFailed
 from engine.models import AuditLog, DutyRun, Role, Run, Workspace
 from engine.services import audit
 from engine.services.actor import Actor
-from engine.services.batch_delete import delete_in_batches, delete_runs_in_batches
+from engine.services.batch_delete import delete_runs_in_batches
 
 log = structlog.get_logger("flowmate.retention")
 
@@ -65,7 +65,7 @@ def prune_workspace(ws: Workspace, now: datetime | None = None) -> dict[str, int
         batch = min(batch, SQLITE_BATCH_ROWS)
     run_cutoff, audit_cutoff = cutoffs(ws, now)
     counts = delete_runs_in_batches(engine, _run_cutoff_where(ws.id, run_cutoff), batch, pause)
-    counts["audit_rows"] = delete_in_batches(engine, audit_t, _audit_cutoff_where(ws.id, audit_cutoff), batch, pause)
+    counts["audit_rows"] = audit.prune_chain(engine, ws.id, audit_cutoff, batch, pause)  # keeps the chain provable
     return counts
 
 

@@ -257,3 +257,29 @@ def test_upgrading_chains_the_rows_written_before(tmp_path, monkeypatch) -> None
     with session_scope() as session:
         assert audit.verify_chain(session, "w1") == {"ok": True, "chain": "w1", "rows": 3, "broken": None}
     reset_engine_state()
+
+
+def test_retention_prunes_the_oldest_rows_and_the_kept_chain_still_verifies(any_db: str, workspace: dict) -> None:
+    """Retention deletes a prefix and records where the kept part starts; any other gap is still tampering."""
+    from datetime import timedelta
+
+    from engine.db import utcnow
+
+    _log_rows(workspace["id"], 8)
+    rows = _rows(workspace["id"])
+    old = [r.id for r in rows[:4]]
+    with get_engine().begin() as conn:  # the first four rows are two years old
+        conn.execute(AuditLog.__table__.update().where(AuditLog.__table__.c.id.in_(old))
+                     .values(created_at=utcnow() - timedelta(days=730)))
+    deleted = audit.prune_chain(get_engine(), workspace["id"], utcnow() - timedelta(days=365), batch=3)
+    assert deleted == 4
+    with session_scope() as session:
+        result = audit.verify_chain(session, workspace["id"])
+    assert result["ok"], result
+    kept = _rows(workspace["id"])
+    assert [r.seq for r in kept] == [r.seq for r in rows[4:]]
+    with get_engine().begin() as conn:  # a row deleted in the middle is still noticed
+        conn.execute(text("DELETE FROM auditlog WHERE id = :id"), {"id": kept[1].id})
+    with session_scope() as session:
+        broken = audit.verify_chain(session, workspace["id"])["broken"]
+    assert broken["seq"] == kept[2].seq and "missing" in broken["reason"]

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from governance_support import count_rows, insert_runs, make_workflow
 from sqlalchemy import event
+from sqlmodel import select
 
 from engine.db import get_engine, session_scope, utcnow
 from engine.errors import ValidationFailed
 from engine.models import AuditLog, Run, StepRun, Workspace
-from engine.services import retention
+from engine.services import audit, retention
 from engine.services.actor import Actor
 
 
@@ -91,22 +92,30 @@ def _owner_token(workspace_id: str) -> dict[str, str]:
 
 def test_audit_rows_have_their_own_retention_with_a_90_day_floor(sqlite_db: str, workspace: dict) -> None:
     actor = Actor.system(workspace["id"])
+    with session_scope() as session:  # written through the hash chain, then aged (oldest first)
+        for _ in range(4):
+            audit.record(session, actor, "x.y", "x", None)
+    ages = (500, 400, 200, 100)  # workspace.create and three rows; the newest row is kept as written
     with session_scope() as session:
-        for days in (10, 100, 200, 400):
-            session.add(AuditLog(workspace_id=workspace["id"], actor="cli", action="x.y", object_type="x",
-                                 created_at=utcnow() - timedelta(days=days)))
+        rows = session.exec(select(AuditLog).where(AuditLog.workspace_id == workspace["id"])
+                            .order_by(AuditLog.seq)).all()
+        for row, days in zip(rows, ages, strict=False):
+            row.created_at = utcnow() - timedelta(days=days)
+            session.add(row)
     with session_scope() as session:
-        assert retention.preview(session, actor)["audit_rows_to_prune"] == 1  # default 365 days
+        assert retention.preview(session, actor)["audit_rows_to_prune"] == 2  # default 365 days
         with pytest.raises(ValidationFailed) as info:
             retention.set_audit_retention(session, actor, 89)
         assert "90" in info.value.fields["audit_retention_days"]
         retention.set_audit_retention(session, actor, 90)
     with session_scope() as session:
-        assert retention.preview(session, actor)["audit_rows_to_prune"] == 3
-    assert retention.run_retention_duty()["audit_rows"] == 3
+        assert retention.preview(session, actor)["audit_rows_to_prune"] == 4
+    assert retention.run_retention_duty()["audit_rows"] == 4
     with session_scope() as session:
         assert session.get(Workspace, workspace["id"]).audit_retention_days == 90
     assert count_rows(AuditLog, AuditLog.action == "x.y") == 1
+    with session_scope() as session:  # the kept rows still prove themselves
+        assert audit.verify_chain(session, workspace["id"])["ok"]
     # Every process runs the loop; only one pass per interval prunes (the CLI forces one).
     assert retention.run_retention_duty() == {"skipped": True}
     assert retention.run_retention_duty(force=True)["workspaces"] == 1
