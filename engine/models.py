@@ -244,6 +244,9 @@ class UserSession(SQLModel, table=True):
     created_at: datetime = _created()
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     revoked_at: datetime | None = _ts()
+    user_agent: str | None = Field(default=None, max_length=300)  # the browser, as last seen
+    ip: str | None = Field(default=None, max_length=64)
+    last_seen_at: datetime | None = _ts()
 
 
 class ReplayMarker(SQLModel, table=True):
@@ -414,9 +417,9 @@ class OAuthState(SQLModel, table=True):
     connection_id: str | None = Field(default=None, max_length=32)  # set when reconnecting
     verifier_encrypted: str = Field(default="", sa_column=Column(Text, nullable=False))
     redirect_uri: str = Field(max_length=500)
-    user_agent: str | None = Field(default=None, max_length=300)  # the browser, as last seen
-    ip: str | None = Field(default=None, max_length=64)
-    last_seen_at: datetime | None = _ts()
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    used_at: datetime | None = _ts()
 
 
 # --- accounts: invitations, emailed tokens, system mail, OIDC identities, sign-in policy -------
@@ -471,6 +474,8 @@ class OAuthGrant(SQLModel, table=True):
     refreshed_at: datetime | None = _ts()
     refresh_count: int = 0
     updated_at: datetime = _created()
+
+
 class SystemMail(SQLModel, table=True):
     """System mail waiting for, or done with, the background sender (the outbox).
 
