@@ -41,7 +41,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=root:root /app /app
 # The only writable places: the data folder (SQLite, Reflex state) and Reflex's .web (it writes
 # small runtime files there at start).
-RUN chown -R flowmate:flowmate /app/.web /var/lib/flowmate
+RUN mkdir -p /var/lib/flowmate/exports && chown -R flowmate:flowmate /app/.web /var/lib/flowmate
 WORKDIR /app
 USER flowmate
 VOLUME ["/var/lib/flowmate"]

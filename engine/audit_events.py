@@ -15,12 +15,29 @@ EVENTS: dict[str, str] = {
     "auth.locked": "an account was locked after repeated failed sign-ins",
     "auth.logout": "someone signed out",
     "workspace.switch": "a signed-in user switched to this workspace",
+    "user.email_verified": "someone confirmed their email address (how: the link, a password reset, or SSO)",
+    "user.verification_sent": "a confirmation link was mailed (earlier unused links stopped working)",
+    "user.password_reset_requested": "a password-reset link was mailed",
+    "user.password_reset": "a password was reset through its link (the person's other sessions ended)",
+    "user.created_with_sso": "an account was created by a first single sign-on (provider named)",
+    "user.identity_linked": "a single sign-on identity was linked to an existing account",
+    "session.revoke": "someone signed one of their own browsers out (device and IP named)",
+    "session.revoke_others": "someone signed out all their other browsers (how many ended)",
+    "account.delete": "someone deleted their own account (one row per workspace they were in, under their pseudonym)",
     # workspace and members
     "workspace.create": "a workspace was created",
     "workspace.update": "workspace settings changed",
+    "workspace.sign_in_policy": "the workspace's sign-in policy changed (SSO required, auto-join domains)",
+    "workspace.delete": "a workspace and everything in it were deleted (counts of what went)",
     "member.add": "someone was added to the workspace (or their role set)",
     "member.role": "a member's role changed",
     "member.remove": "someone was removed from the workspace",
+    "member.leave": "someone left the workspace themselves",
+    "invitation.create": "someone was invited to the workspace by email (with a role)",
+    "invitation.update": "a pending invitation was sent again with a new role and link",
+    "invitation.resend": "a pending invitation was mailed again (new link)",
+    "invitation.revoke": "a pending invitation was withdrawn",
+    "invitation.accept": "an invitation was accepted and the person joined",
     "token.create": "an API token was created",
     "token.revoke": "an API token was revoked",
     # workflows and runs
@@ -36,6 +53,8 @@ EVENTS: dict[str, str] = {
     "connection.create": "a connection was created (lists which secret fields were set)",
     "connection.update": "a connection changed (lists which secret fields changed)",
     "connection.delete": "a connection was deleted",
+    "connection.oauth_connected": "an OAuth connection was authorised with the provider (scopes granted)",
+    "connection.reconnect_needed": "the provider refused to refresh an OAuth connection: it must be reconnected",
     "connection.test": "stored credentials were decrypted and used for a test call",
     "keys.rotate": "secrets were re-encrypted under a new key (one row per affected workspace)",
     # the audit trail itself
@@ -52,6 +71,11 @@ EVENTS: dict[str, str] = {
     "suppression.add": "an address or number was put on the suppression list",
     "suppression.remove": "an address or number was taken off the suppression list",
     "messaging.inbound_secret": "the inbound SMS (ClickSend) secret was created or replaced",
+    # data governance
+    "export.request": "a data export was requested (scope: the workspace or the person's own data)",
+    "export.download": "a finished data export was downloaded",
+    "subject.erase": "a data subject was erased from run data (kind of identifier and counts, never the value)",
+    "retention.prune": "the retention duty deleted expired runs and audit rows (counts and cut-offs, never data)",
 }
 
 #: Areas for filters: the part before the dot, in first-seen order.

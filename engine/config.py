@@ -30,7 +30,9 @@ DEPLOYMENT_REGIONS: dict[str, tuple[str | None, str | None]] = {
 class Settings(BaseSettings):
     """Every FLOWMATE_* variable, with defaults that make `make run` work alone."""
 
-    model_config = SettingsConfigDict(env_prefix="FLOWMATE_", env_file=".env", extra="ignore")
+    #: An empty value (``FLOWMATE_SIGNUP=`` in an env file, ``${FLOWMATE_SIGNUP:-}`` in compose.yaml) means
+    #: "not set": the default applies. (Otherwise an empty FLOWMATE_METRICS_TOKEN would be a token.)
+    model_config = SettingsConfigDict(env_prefix="FLOWMATE_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./flowmate.db"

@@ -6,7 +6,8 @@ rows older than ``audit_retention_days`` (default 365, never below 90). Deletes 
 batches (FLOWMATE_RETENTION_BATCH_ROWS, at most 1,000 rows per transaction), so webhook intake
 keeps its latency while a large backlog is purged. On SQLite the freed pages are then returned
 to the file system with ``PRAGMA incremental_vacuum`` in small steps, so the file shrinks.
-Unfinished runs (queued, running, waiting) are never pruned, however old.
+Unfinished runs (queued, running, waiting) are never pruned, however old. A pass that deleted
+something in a workspace leaves one ``retention.prune`` audit row there with the counts.
 """
 
 from __future__ import annotations
@@ -66,7 +67,22 @@ def prune_workspace(ws: Workspace, now: datetime | None = None) -> dict[str, int
     run_cutoff, audit_cutoff = cutoffs(ws, now)
     counts = delete_runs_in_batches(engine, _run_cutoff_where(ws.id, run_cutoff), batch, pause)
     counts["audit_rows"] = audit.prune_chain(engine, ws.id, audit_cutoff, batch, pause)  # keeps the chain provable
+    if counts["runs"] or counts["step_runs"] or counts["audit_rows"]:
+        _record_prune(engine, ws.id, counts, run_cutoff, audit_cutoff)
     return counts
+
+
+def _record_prune(engine: Any, workspace_id: str, counts: dict[str, int], run_cutoff: datetime,
+                  audit_cutoff: datetime) -> None:
+    """The workspace's audit row for a pass that deleted something: counts and cut-offs, never data.
+
+    The deletes ran in many small transactions (see :mod:`engine.services.batch_delete`), so the
+    row is written in its own transaction right after the last batch.
+    """
+    with Session(engine) as session:
+        audit.record_as(session, workspace_id, f"system:{DUTY}", "retention.prune", "workspace", workspace_id,
+                        {**counts, "run_cutoff": run_cutoff.isoformat(), "audit_cutoff": audit_cutoff.isoformat()})
+        session.commit()
 
 
 def shrink_sqlite() -> int:

@@ -55,6 +55,7 @@ def send_verification(session: Session, user: User, workspace_name: str | None =
     link = f"{get_settings().base_url.rstrip('/')}/verify/{clear}"
     system_mail.queue_mail(session, to=user.email, kind="verification",
                            rendered=templates.verification(link=link, workspace=workspace_name))
+    audit.record(session, account_actor(user), "user.verification_sent", "user", user.id, {})
     return link
 
 

@@ -74,9 +74,15 @@ COMPOSE_ENV = {"FLOWMATE_SECRET_KEY": "x" * 40, "POSTGRES_PASSWORD": "pw"}
 
 
 def settings_names() -> set[str]:
+    """Settings' fields, and the app credentials of every OAuth provider Connect knows
+    (``FLOWMATE_OAUTH_<PROVIDER>_CLIENT_ID`` / ``_CLIENT_SECRET``, read by engine.oauth.flows)."""
     from engine.config import Settings
+    from engine.oauth.providers import all_flows
 
-    return {f"FLOWMATE_{name.upper()}" for name in Settings.model_fields}
+    names = {f"FLOWMATE_{name.upper()}" for name in Settings.model_fields}
+    for flow in all_flows().values():
+        names |= {f"{flow.env_prefix}CLIENT_ID", f"{flow.env_prefix}CLIENT_SECRET"}
+    return names
 
 
 def test_compose_file_validates_against_the_compose_spec() -> None:
@@ -131,6 +137,26 @@ def test_every_setting_is_documented_and_every_documented_setting_exists() -> No
     example = (REPO / "deploy/flowmate.env.example").read_text()
     assigned = set(re.findall(r"^(FLOWMATE_[A-Z0-9_]+)=", example, re.M))
     assert assigned == names, "the env example sets every setting exactly"
+
+
+def test_the_env_example_loads_and_its_empty_values_mean_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copied as it is (plus a secret key), the example starts; ``FLOWMATE_X=`` leaves X at its default."""
+    from engine.config import Settings
+
+    example = (REPO / "deploy/flowmate.env.example").read_text()
+    values = dict(re.findall(r"^(FLOWMATE_[A-Z0-9_]+)=(.*)$", example, re.M))
+    for name in list(os.environ):
+        if name.startswith("FLOWMATE_"):
+            monkeypatch.delenv(name)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value.strip('"'))
+    monkeypatch.setenv("FLOWMATE_SECRET_KEY", "s" * 40)
+    loaded, defaults = Settings(_env_file=None), Settings.model_fields
+    for name, value in values.items():
+        field = name.removeprefix("FLOWMATE_").lower()
+        if value == "" and field in defaults and field != "secret_key":  # the one the operator must set
+            assert getattr(loaded, field) == defaults[field].get_default(call_default_factory=True), name
+    assert loaded.metrics_token is None and loaded.smtp_url is None and loaded.signup_mode == "invite"
 
 
 def _stages(dockerfile: str) -> list[str]:

@@ -36,6 +36,24 @@ EXCEPTIONS: dict[str, str] = {
     "engine.services.audit_stream:deliver_streams": "advances the delivery cursor of audit streaming (the rows "
                                                     "delivered are audit rows already)",
     "engine.services.audit_stream:deliver_once": "the same, for one stream",
+    "engine.services.account_sessions:touch": "a session's last-seen time, device and IP (at most once a minute); "
+                                              "not a change anyone makes",
+    "engine.services.accounts:resolve_token": "an API token's last-used stamp (at most once a minute)",
+    "engine.services.batch_delete:delete_in_batches": "the bounded-batch delete primitive; its callers (workspace "
+                                                      "deletion, retention) record the audit row with the counts",
+    "engine.services.batch_delete:delete_runs_in_batches": "the same, for runs with their step runs",
+    "engine.services.erasure:find_subject": "the dry run: counts only (it shares _scan with erase_subject, whose "
+                                            "write=True pass records subject.erase)",
+    "engine.services.exports:run_export_duty": "the export builder's background loop; the request (export.request) "
+                                               "and each download (export.download) are audited",
+    "engine.services.exports:claim_next": "takes an export job's lease (job bookkeeping)",
+    "engine.services.exports:claim_next_id": "the same, for the CLI's own in-process export",
+    "engine.services.exports:build_export": "writes the job's progress, file and status; the request is audited",
+    "engine.services.exports:expire_exports": "deletes a finished export's file when its 24-hour link runs out "
+                                              "(the job row stays, marked expired)",
+    "engine.services.system_mail:queue_mail": "the outbox row of a system mail, written inside the action that "
+                                              "sends it, which records the audit row (invitation, reset, verification)",
+    "engine.services.system_mail:deliver_queued": "the mail job's delivery status and attempts on its outbox row",
 }
 
 WRITE_METHODS = {"add", "add_all", "delete", "merge"}

@@ -139,3 +139,20 @@ def test_the_duty_is_hooked_into_the_maintenance_loop(sqlite_db: str, workspace:
     finally:
         stop_background_threads()
     assert os.environ["FLOWMATE_RETENTION_INTERVAL_SECONDS"] == "0.2"
+
+
+def test_a_pass_that_deletes_leaves_one_audit_row_per_workspace_with_counts(sqlite_db: str, workspace: dict) -> None:
+    from sqlmodel import select
+
+    from engine.services import audit
+
+    wf = make_workflow(Actor.system(workspace["id"]))
+    insert_runs(workspace["id"], wf, 3, finished_at=utcnow() - timedelta(days=31), payload={"email": "jo@x.example"})
+    assert retention.run_retention_duty()["runs"] == 3
+    with session_scope() as session:
+        rows = session.exec(select(AuditLog).where(AuditLog.action == "retention.prune")).all()
+        assert [(r.workspace_id, r.actor) for r in rows] == [(workspace["id"], "system:retention")]
+        assert rows[0].changes["runs"] == 3 and "jo@x.example" not in str(rows[0].changes)
+        assert audit.verify_chain(session, workspace["id"])["ok"]
+    assert retention.run_retention_duty(force=True)["runs"] == 0  # nothing deleted: no new row
+    assert count_rows(AuditLog, AuditLog.action == "retention.prune") == 1
