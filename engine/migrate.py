@@ -47,7 +47,7 @@ def upgrade(url: str | None = None) -> str:
     from sqlalchemy.engine import make_url
 
     from engine.db import get_engine
-    from engine.services.residency import check_region, record_region
+    from engine.region import check_region, record_region
 
     url = url or get_settings().database_url
     if url.startswith("sqlite"):

@@ -21,11 +21,11 @@ import time
 from typing import Any
 
 import structlog
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 from sqlmodel import select as sm_select
 
+from engine import passwords
 from engine.config import get_settings
 from engine.db import get_engine, session_scope, utcnow
 from engine.errors import Forbidden, NotFound, ValidationFailed
@@ -171,14 +171,10 @@ def pseudonym_for(user_id: str) -> str:
 
 def delete_account(session: Session, user_id: str, password: str) -> dict[str, Any]:
     """Delete a user's account after re-checking their password; refuses a sole owner."""
-    from engine.services.accounts import _hasher
-
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("account not found")
-    try:
-        _hasher.verify(user.password_hash, password or "")
-    except (VerificationError, InvalidHashError):
+    if not passwords.verify_password(user.password_hash, password or ""):
         raise ValidationFailed("the password is not correct", {"password": "enter your current password"}) from None
     blockers = account_blockers(session, user_id)
     if blockers:

@@ -17,16 +17,23 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from engine.config import DEPLOYMENT_REGIONS, get_settings
-from engine.errors import FlowMateError, ValidationFailed
-from engine.models import Connection, DeploymentFact, Step, Workflow, Workspace
+from engine.errors import ValidationFailed
+from engine.models import Connection, Step, Workflow, Workspace
+from engine.region import (  # noqa: F401 - re-exported: the database side lives in engine.region
+    REGION_KEY,
+    RegionMismatch,
+    check_region,
+    deployment_region,
+    mismatch_message,
+    record_region,
+    recorded_region,
+)
 from engine.services.actor import Actor
 
-REGION_KEY = "data_region"
 #: Exit status of a process that refuses to start on a region mismatch (EX_CONFIG).
 EXIT_REGION_MISMATCH = 78
 
@@ -43,15 +50,7 @@ _STORAGE_PREFIXES: tuple[tuple[str, str], ...] = (
 )
 
 
-class RegionMismatch(FlowMateError):
-    """The database was created for another data region than this process is configured for."""
-
-
 # ------------------------------------------------------------------ deployment region
-
-
-def deployment_region() -> str:
-    return get_settings().data_region
 
 
 def jurisdiction(region: str | None = None) -> str | None:
@@ -77,48 +76,6 @@ def check_workspace_region(region: str) -> str:
             "this deployment does not keep data in that region",
             {"data_region": f"this deployment ({deployment_region()}) serves {', '.join(served)} only"})
     return region
-
-
-def _has_fact_table(engine: Engine) -> bool:
-    return inspect(engine).has_table(DeploymentFact.__tablename__)
-
-
-def recorded_region(engine: Engine) -> str | None:
-    """The region the database was created for (None before the governance migration)."""
-    if not _has_fact_table(engine):
-        return None
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT value FROM deploymentfact WHERE key = :k"), {"k": REGION_KEY}).first()
-    return row[0] if row else None
-
-
-def mismatch_message(recorded: str, configured: str, url: str) -> str:
-    where = make_url(url).render_as_string(hide_password=True)
-    return (f"data region mismatch: the database {where} was created for data region {recorded!r}, but this "
-            f"process is configured with FLOWMATE_DATA_REGION={configured!r}. Refusing to start: point "
-            f"FLOWMATE_DATABASE_URL at the {configured} database or set FLOWMATE_DATA_REGION={recorded}.")
-
-
-def check_region(engine: Engine) -> str | None:
-    """Raise :class:`RegionMismatch` unless the database's recorded region is the configured one."""
-    configured = deployment_region()
-    recorded = recorded_region(engine)
-    if recorded is not None and recorded != configured:
-        raise RegionMismatch(mismatch_message(recorded, configured, str(engine.url)))
-    return recorded
-
-
-def record_region(engine: Engine) -> str:
-    """Record the configured region if the database has none yet (its first migration)."""
-    from engine.db import utcnow
-
-    recorded = check_region(engine)
-    if recorded is None:
-        with engine.begin() as conn:
-            conn.execute(DeploymentFact.__table__.insert().values(key=REGION_KEY, value=deployment_region(),
-                                                                  created_at=utcnow()))
-        recorded = deployment_region()
-    return recorded
 
 
 def enforce(process: str) -> None:

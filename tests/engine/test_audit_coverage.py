@@ -42,6 +42,8 @@ EXCEPTIONS: dict[str, str] = {
     "engine.services.batch_delete:delete_in_batches": "the bounded-batch delete primitive; its callers (workspace "
                                                       "deletion, retention) record the audit row with the counts",
     "engine.services.batch_delete:delete_runs_in_batches": "the same, for runs with their step runs",
+    "engine.services.audit:prune_chain": "retention's delete of the oldest audit rows; its caller records "
+                                         "retention.prune with the counts",
     "engine.services.erasure:find_subject": "the dry run: counts only (it shares _scan with erase_subject, whose "
                                             "write=True pass records subject.erase)",
     "engine.services.exports:run_export_duty": "the export builder's background loop; the request (export.request) "
