@@ -42,6 +42,7 @@ def test_sign_in_and_key_rotation_rows_reach_the_right_audit_pages(app_server, b
     sign_up(page, app_server.base_url, alice, PASSWORD, name="Alice", workspace=f"Alpha {tag}")
     page.locator("#user-menu").click()
     page.locator("#logout").click()
+    page.wait_for_url(re.compile(r"/login"))  # log-out ends the session over HTTP, then loads /login
     log_in(page, app_server.base_url, alice, "not my password", expect_dashboard=False)
     expect(page.get_by_text(re.compile("invalid email or password", re.I))).to_be_visible(timeout=10_000)
     log_in(page, app_server.base_url, alice, PASSWORD)
