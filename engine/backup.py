@@ -150,7 +150,9 @@ def restore(file: str | os.PathLike[str], url: str | None = None) -> dict[str, A
         if target.exists():
             dst_check = sqlite3.connect(target)
             try:
-                filled = {t: n for t, n in _row_counts(dst_check).items() if n and t != "alembic_version"}
+                # A freshly migrated database holds only its schema version and its recorded region.
+                filled = {t: n for t, n in _row_counts(dst_check).items()
+                          if n and t not in ("alembic_version", "deploymentfact")}
             finally:
                 dst_check.close()
             if filled:

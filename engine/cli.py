@@ -691,9 +691,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Commands that do not start as a normal process: `db upgrade` checks the region itself and
-#: `residency report` must still print where things are when the regions do not match.
-_REGION_EXEMPT = {cmd_db_upgrade, cmd_residency_report}
 def cmd_mail_requeue(args: argparse.Namespace) -> int:
     from engine.db import session_scope
     from engine.services.system_mail import requeue_waiting
@@ -714,6 +711,12 @@ def cmd_mail_list(args: argparse.Namespace) -> int:
         rows = session.exec(select(SystemMail).order_by(SystemMail.created_at.desc()).limit(args.limit)).all()
         _print({"items": [mail_public(m) for m in rows]})
     return 0
+
+
+#: Commands that do not start as a normal process: `db upgrade` checks the region itself,
+#: `residency report` must still print where things are when the regions do not match, and
+#: `backup` / `restore` copy a database as it is (a restored one keeps the region it was made for).
+_REGION_EXEMPT = {cmd_db_upgrade, cmd_residency_report, cmd_backup, cmd_restore}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,20 @@ def _redact_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, 
     return {k: (redact({k: v})[k] if k not in ("event", "timestamp", "level") else v) for k, v in event.items()}
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of the write, not at configure time.
+
+    Loggers are cached on first use; binding them to the stream object of that moment would keep
+    writing into a stream that was since replaced (a test's capture, a daemon's redirect).
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(force_json: bool | None = None) -> None:
     """Configure structlog once per process (stderr; stdout is kept for CLI JSON output)."""
     global _configured
@@ -47,7 +61,7 @@ def configure_logging(force_json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     _configured = True

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from api_helpers_hooks import run_row
-from conftest import simple_workflow
+from conftest import _client, make_tenant, simple_workflow
 
 
 @pytest.fixture
@@ -459,8 +459,6 @@ def test_webhooks_accept_while_redis_is_down_and_runs_finish_once_it_is_back(
     import shutil
     import socket
     import subprocess
-
-    from conftest import _client, make_tenant
 
     from engine.config import get_settings
     from engine.db import dispose_engines

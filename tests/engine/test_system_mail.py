@@ -147,7 +147,8 @@ def test_without_smtp_the_mail_lands_in_the_outbox_folder(sqlite_db, monkeypatch
     path = tmp_path / "outbox" / f"{mail_id}.eml"
     assert path.exists() and b"dev@example.com" in path.read_bytes()
     assert _row(mail_id).delivered_to == str(path)
-    assert str(path) in capsys.readouterr().out  # the log says where
+    captured = capsys.readouterr()
+    assert str(path) in captured.out + captured.err  # the log says where (stderr once logging is configured)
 
 
 def test_cli_lists_mail_status_without_bodies_and_requeues(sqlite_db, monkeypatch, tmp_path, capsys) -> None:
