@@ -56,7 +56,7 @@ def export_audit(
             yield from body
 
     stream = chunks()
-    first = next(stream)  # errors (bad filters) surface before the 200 is sent
+    first = next(stream, "")  # errors (bad filters) surface before the 200 is sent; "" = no rows (JSON Lines)
     return StreamingResponse(_prepend(first, stream), media_type=EXPORT_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="audit.{format}"'})
 

@@ -50,3 +50,9 @@ def test_verify_and_stream_settings(api: ApiCtx) -> None:
     shown = api.get("/api/v1/audit/stream").json()["stream"]
     assert shown["kind"] == "webhook" and "secret" not in shown and shown["secret_set"]
     assert api.client.delete("/api/v1/audit/stream", headers=api.a.auth("owner")).status_code == 204
+
+
+def test_an_export_that_matches_no_rows_is_an_empty_file_not_an_error(api: ApiCtx) -> None:
+    r = api.get("/api/v1/audit/export?format=jsonl&action=nothing.matches")
+    assert r.status_code == 200, r.text
+    assert r.text == ""
