@@ -105,6 +105,19 @@ def _hooks(recorder_url: str) -> list[str]:
     return paths
 
 
+def _runs_held_by(db_url: str, hostname: str) -> dict[str, int]:
+    """Runs a worker of ``hostname`` holds right now (status running, its lease), with their attempt."""
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return dict(conn.execute("SELECT id, attempt FROM run WHERE status = 'running' AND lease_owner LIKE %s",
+                                 (f"{hostname}:%",)).fetchall())
+
+
+def _attempts(db_url: str, run_ids: list[str]) -> dict[str, tuple[str, int]]:
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        rows = conn.execute("SELECT id, status, attempt FROM run WHERE id = ANY(%s)", (run_ids,)).fetchall()
+    return {rid: (status, attempt) for rid, status, attempt in rows}
+
+
 def _statuses(db_url: str) -> Counter:
     with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         return Counter(dict(conn.execute("SELECT status, count(*) FROM run GROUP BY status").fetchall()))
@@ -194,6 +207,7 @@ def test_web_and_two_worker_hosts_lose_no_run_when_one_worker_host_is_cut_off(
                                  + procs.log("worker-a", 1500))
         host_a.cut()
         cut_at = time.monotonic()
+        held_by_a = _runs_held_by(pg_db, host_a.hostname)  # a can no longer write: these are stranded
         for t in clients:
             t.join(timeout=120)
         assert not refused, f"refused webhooks: {refused[:5]}"
@@ -228,9 +242,12 @@ def test_web_and_two_worker_hosts_lose_no_run_when_one_worker_host_is_cut_off(
     for key, hits in repeated.items():
         assert hits[0]["client"] == host_a.addr and hits[0]["time"] <= cut_at + STEP_DELAY + 0.5, (key, hits)
         assert all(h["client"] == host_b.addr for h in hits[1:]), (key, hits)
-    taken_over = [k for k, hits in repeated.items() if hits[-1]["time"] > cut_at]
-    assert taken_over, "host a had runs in flight at the cut; b must have taken them over"
+    # Host a held runs when its cable was pulled; each was claimed again (by b) and finished.
+    assert held_by_a, "host a held no run at the cut: the cut did not happen mid-load"
+    after = _attempts(pg_db, list(held_by_a))
+    assert all(after[rid][0] == "succeeded" and after[rid][1] > held_by_a[rid] for rid in held_by_a), (
+        f"runs host a held at the cut (attempt then): {held_by_a}; now: {after}")
     after_cut_on_a = [h for h in recorder.hits if h["client"] == host_a.addr and h["time"] > cut_at + 1]
     assert not after_cut_on_a, "nothing reaches the test side from a cut-off host"
-    print(f"\nsteps by host: {dict(callers)}; runs taken over from the cut host: {len(taken_over)}; "
+    print(f"\nsteps by host: {dict(callers)}; runs taken over from the cut host: {len(held_by_a)}; "
           f"workers listed before the cut: {listed_before}")
