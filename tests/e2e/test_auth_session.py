@@ -120,12 +120,13 @@ def test_other_sites_cannot_frame_the_app(page: Page, app_server) -> None:
     assert response is not None
     assert response.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
-    with page.expect_event("frameattached") as attached:
-        page.set_content(f'<iframe id="f" src="{app_server.url("/login")}" width="600" height="400"></iframe>')
-    frame = attached.value
-    frame.wait_for_load_state("load")
+    page.goto("about:blank")  # a neutral parent page: the app's own scripts must not race the iframe
+    page.set_content(f'<iframe id="f" src="{app_server.url("/login")}" width="600" height="400"></iframe>')
     # Chromium refuses to render a page that forbids framing: the frame shows its error page.
-    assert frame.url.startswith("chrome-error://"), frame.url
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not any(f.url.startswith("chrome-error://") for f in page.frames[1:]):
+        page.wait_for_timeout(100)
+    assert any(f.url.startswith("chrome-error://") for f in page.frames[1:]), [f.url for f in page.frames]
     expect(page.frame_locator("#f").get_by_role("heading", name="Log in")).to_have_count(0)
 
 
