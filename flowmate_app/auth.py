@@ -25,9 +25,9 @@ import reflex as rx
 
 from engine.config import get_settings
 from engine.db import session_scope
-from engine.errors import NotFound, ValidationFailed
+from engine.errors import FlowMateError, NotFound, ValidationFailed
 from engine.models import Role
-from engine.services import accounts, sessions
+from engine.services import account_sessions, accounts, sessions
 from engine.services.actor import Actor
 from flowmate_app.session_cookie import SESSION_MAX_AGE_S, safe_next, token_from_cookie_header
 
@@ -95,6 +95,15 @@ class AuthState(rx.State):
         with session_scope() as session:
             return sessions.session_actor(session, token)
 
+    def _record_device(self) -> None:
+        """Note this browser's device, IP and time on its session (every protected page load)."""
+        try:
+            with session_scope() as session:
+                account_sessions.touch(session, self._session_token(), self.router.headers.user_agent,
+                                       self.router.session.client_ip)
+        except FlowMateError:
+            pass  # bookkeeping only: never block a page on it
+
     def _load_identity(self) -> bool:
         """Read user, workspace, role and workspace list for the cookie; False when signed out."""
         token = self._session_token()
@@ -161,9 +170,7 @@ class AuthState(rx.State):
     def require_login(self) -> Any:
         """on_load of every protected page: refresh the identity or go to the login page."""
         if self._load_identity():
-            from flowmate_app.features.account.state import record_device
-
-            record_device(self)  # the account page's "last seen, device, IP"
+            self._record_device()  # the account page's "last seen, device, IP"
             return None
         return rx.redirect(f"/login?next={quote(self._current_path(), safe='')}")
 

@@ -13,7 +13,7 @@ from flowmate_app.features.account.links_state import (
     VerifyState,
 )
 from flowmate_app.features.account.native import NativeForm
-from flowmate_app.features.auth.page import auth_shell, field
+from flowmate_app.features.auth.shell import auth_shell, field
 
 MUTED = rx.color("gray", 11)
 

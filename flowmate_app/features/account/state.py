@@ -14,16 +14,6 @@ from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_time
 
 
-def record_device(state: AuthState) -> None:
-    """Note this browser's device, IP and time on its session (called on every protected page load)."""
-    try:
-        with session_scope() as session:
-            account_sessions.touch(session, state.current_token(), state.router.headers.user_agent,
-                                   state.router.session.client_ip)
-    except FlowMateError:
-        pass  # bookkeeping only: never block a page on it
-
-
 class AccountState(AuthState):
     account_loading: bool = True
     account_error: str = ""

@@ -5,46 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from flowmate_app.auth import AuthState, submit_script
-from flowmate_app.components.layout import brand
-
-
-def field(label: str, name: str, *, type_: str = "text", placeholder: str = "", autocomplete: str = "",
-          required: bool = True, hint: str = "") -> rx.Component:
-    """A labelled input; the label's ``for`` points at the input so clicking it focuses the field."""
-    input_id = f"field-{name}"
-    return rx.vstack(
-        rx.el.label(
-            rx.text(label, size="2", weight="medium"),
-            html_for=input_id,
-        ),
-        rx.input(
-            id=input_id,
-            name=name,
-            type=type_,
-            placeholder=placeholder,
-            auto_complete=autocomplete,
-            required=required,
-            size="3",
-            width="100%",
-        ),
-        *([rx.text(hint, size="1", color=rx.color("gray", 10))] if hint else []),
-        spacing="1",
-        width="100%",
-    )
-
-
-def error_callout() -> rx.Component:
-    return rx.cond(
-        AuthState.auth_error != "",
-        rx.callout(
-            AuthState.auth_error,
-            icon="triangle_alert",
-            color_scheme="red",
-            role="alert",
-            width="100%",
-            id="auth-error",
-        ),
-    )
+from flowmate_app.features.account.links_page import forgot_link, login_extras
+from flowmate_app.features.auth.shell import auth_shell, error_callout, field
 
 
 def submit_to(endpoint: str, form_id: str) -> list[rx.event.EventSpec]:
@@ -52,29 +14,7 @@ def submit_to(endpoint: str, form_id: str) -> list[rx.event.EventSpec]:
     return [AuthState.auth_started, rx.call_script(submit_script(endpoint, form_id), callback=AuthState.auth_finished)]
 
 
-def auth_shell(*children: rx.Component) -> rx.Component:
-    return rx.center(
-        rx.vstack(
-            rx.center(brand(), width="100%"),
-            rx.card(
-                rx.vstack(*children, spacing="4", width="100%"),
-                size="4",
-                width="100%",
-            ),
-            rx.center(rx.color_mode.button(aria_label="Toggle dark mode", id="color-mode-toggle"), width="100%"),
-            spacing="5",
-            width="100%",
-            max_width="26rem",
-        ),
-        min_height="100vh",
-        padding="1.5rem 1rem",
-        background=f"radial-gradient(circle at 50% 0%, {rx.color('accent', 3)}, {rx.color('gray', 1)} 60%)",
-    )
-
-
 def login_page() -> rx.Component:
-    from flowmate_app.features.account.links_page import forgot_link, login_extras
-
     return auth_shell(
         rx.vstack(
             rx.heading("Log in", as_="h1", size="6"),
