@@ -207,27 +207,21 @@ class ContactsState(AuthState):
 
     @rx.event
     def suppress_selected(self, channel: str) -> None:
-        actor = self.actor()
-        address = self.detail.get("email" if channel == "email" else "phone", "")
-        if actor is None or not address or address == "—":
-            return
-        try:
-            with session_scope() as session:
-                service.suppress(session, actor, channel, address)
-            self._reload()
-            self._load_detail()
-        except FlowMateError as exc:
-            self.consent_error = error_text(exc)
+        self._change_selected_suppression(service.suppress, channel)
 
     @rx.event
     def unsuppress_selected(self, channel: str) -> None:
+        self._change_selected_suppression(service.unsuppress, channel)
+
+    def _change_selected_suppression(self, change: Any, channel: str) -> None:
+        """Suppress or lift the open contact's email or phone on ``channel``, then refresh."""
         actor = self.actor()
         address = self.detail.get("email" if channel == "email" else "phone", "")
         if actor is None or not address or address == "—":
             return
         try:
             with session_scope() as session:
-                service.unsuppress(session, actor, channel, address)
+                change(session, actor, channel, address)
             self._reload()
             self._load_detail()
         except FlowMateError as exc:
