@@ -163,17 +163,27 @@ def _show_run(run_id: str) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from engine.config import get_settings
-    from engine.db import session_scope
-    from engine.services.runs import start_manual_run
 
     try:
         payload = json.loads(args.payload) if args.payload else {}
     except json.JSONDecodeError as exc:
         raise ValidationFailed(f"--payload is not valid JSON: {exc}", {"payload": str(exc)}) from None
+    runtime = None
     if args.wait and get_settings().embedded_queue:
-        from engine.queue import start_embedded_worker
+        from engine.runtime import Runtime  # loads the executor: only when this process executes
 
-        start_embedded_worker(threads=2)
+        runtime = Runtime(threads=2).start()
+    try:
+        return _start_and_wait(args, payload)
+    finally:
+        if runtime is not None:
+            runtime.stop()
+
+
+def _start_and_wait(args: argparse.Namespace, payload: Any) -> int:
+    from engine.db import session_scope
+    from engine.services.runs import start_manual_run
+
     with session_scope() as session:
         actor = _workflow_actor(session, args.workflow_id)
     run = start_manual_run(actor, args.workflow_id, payload)

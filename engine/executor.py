@@ -48,6 +48,7 @@ from engine.jsoncodec import clean_text
 from engine.messaging import UNSUBSCRIBE_PLACEHOLDER
 from engine.models import Run, RunStatus, StepRun, StepStatus, new_id
 from engine.oauth import tokens as oauth_tokens
+from engine.queue import enqueue_run
 from engine.redaction import redact
 from engine.registry import get_action
 from engine.services import contacts as contacts_service
@@ -58,8 +59,10 @@ log = structlog.get_logger("flowmate.executor")
 runs_t = Run.__table__
 steps_t = StepRun.__table__
 
-#: One id per process: lease owner for every run this process executes.
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+def new_worker_id() -> str:
+    """A lease owner id (``host:pid:suffix``): one per runtime, so two runtimes never share leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 # The hot-path statements are built once: constructing them per call cost about a fifth of a
@@ -98,10 +101,6 @@ _DEFER = update(runs_t).where(*_OURS).values(
     lease_owner=None, lease_expires_at=None,
 )
 _STEP_INSERT = insert(steps_t)
-
-
-def worker_id() -> str:
-    return WORKER_ID
 
 
 def jsonable(value: Any) -> Any:
@@ -281,67 +280,69 @@ class WorkerRuntime:
             return self._per_workspace.get(workspace_id, 0)
 
 
-RUNTIME = WorkerRuntime()
-HELD = RUNTIME  # the name the heartbeat has always used
-
-
-def renew_leases(settings: Settings | None = None) -> int:
-    """Extend the lease of every run this process holds (called by the heartbeat thread)."""
-    settings = settings or get_settings()
-    ids = RUNTIME.snapshot()
-    if not ids:
-        return 0
-    with get_engine().begin() as conn:
-        result = conn.execute(
-            update(runs_t)
-            .where(runs_t.c.id.in_(ids), runs_t.c.lease_owner == WORKER_ID,
-                   runs_t.c.status == HELD_RUN_STATE.value)
-            .values(lease_expires_at=db_clock("lease_s")), {"lease_s": settings.lease_seconds}
-        )
-    return result.rowcount or 0
-
-
-def hand_off_held_runs() -> list[str]:
-    """Give every run this process still holds back to the queue, resumable at once by any worker
-    (graceful shutdown after the grace period). Returns their ids; each is re-enqueued."""
-    from engine.queue import enqueue_run
-
-    ids = RUNTIME.snapshot()
-    if not ids:
-        return []
-
-    def work() -> list[str]:
-        with get_engine().begin() as conn:
-            rows = conn.execute(
-                update(runs_t)
-                .where(runs_t.c.id.in_(ids), runs_t.c.lease_owner == WORKER_ID, runs_t.c.status == "running")
-                .values(status=RunStatus.waiting.value, next_attempt_at=db_clock(0.0), lease_owner=None,
-                        lease_expires_at=None)
-                .returning(runs_t.c.id)
-            ).all()
-        return [r for (r,) in rows]
-
-    released = _with_db_retry(work, "hand off runs") or []
-    for run_id in released:
-        enqueue_run(run_id)
-    log.info("worker.runs_handed_off", count=len(released))
-    return released
-
-
 class Executor:
-    """Runs one run at a time per call; safe to use from many worker threads."""
+    """Runs one run at a time per call; safe to use from many worker threads.
 
-    def __init__(self, settings: Settings | None = None):
+    ``leases`` (what this process holds) and ``worker_id`` (the lease owner) belong to the
+    runtime that consumes the queue (engine.runtime.Runtime); a test may build an Executor on
+    its own and gets a fresh pair.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, leases: WorkerRuntime | None = None,
+                 worker_id: str | None = None):
         self.settings = settings or get_settings()
+        self.leases = leases if leases is not None else WorkerRuntime()
+        self.worker_id = worker_id or new_worker_id()
         self._loops = threading.local()
         #: Per-thread buffer of finished pure-step writes, flushed with the next write (see _write_step).
         self._tl = threading.local()
+
+    # -- leases held by this process ----------------------------------------------------------
+
+    def renew_leases(self) -> int:
+        """Extend the lease of every run this executor holds (the runtime's lease-renewal duty)."""
+        ids = self.leases.snapshot()
+        if not ids:
+            return 0
+        with get_engine().begin() as conn:
+            result = conn.execute(
+                update(runs_t)
+                .where(runs_t.c.id.in_(ids), runs_t.c.lease_owner == self.worker_id,
+                       runs_t.c.status == HELD_RUN_STATE.value)
+                .values(lease_expires_at=db_clock("lease_s")), {"lease_s": self.settings.lease_seconds}
+            )
+        return result.rowcount or 0
+
+    def hand_off_held_runs(self) -> list[str]:
+        """Give every run this executor still holds back to the queue, resumable at once by any
+        worker (graceful shutdown after the grace period). Returns their ids; each is re-enqueued."""
+        ids = self.leases.snapshot()
+        if not ids:
+            return []
+
+        def work() -> list[str]:
+            with get_engine().begin() as conn:
+                rows = conn.execute(
+                    update(runs_t)
+                    .where(runs_t.c.id.in_(ids), runs_t.c.lease_owner == self.worker_id,
+                           runs_t.c.status == HELD_RUN_STATE.value)
+                    .values(status=RunStatus.waiting.value, next_attempt_at=db_clock(0.0), lease_owner=None,
+                            lease_expires_at=None)
+                    .returning(runs_t.c.id)
+                ).all()
+            return [r for (r,) in rows]
+
+        released = _with_db_retry(work, "hand off runs") or []
+        for run_id in released:
+            enqueue_run(run_id)
+        log.info("worker.runs_handed_off", count=len(released))
+        return released
 
     # -- claiming ---------------------------------------------------------------------------
 
     def claim(self, conn: Connection, run_id: str) -> dict[str, Any] | None:
         row = conn.execute(_CLAIM, {
-            "rid": run_id, "due_s": 1.0, "now_s": 0.0, "owner": WORKER_ID, "lease_s": self.settings.lease_seconds,
+            "rid": run_id, "due_s": 1.0, "now_s": 0.0, "owner": self.worker_id, "lease_s": self.settings.lease_seconds,
         }).mappings().first()
         return dict(row) if row else None
 
@@ -356,7 +357,7 @@ class Executor:
         """Give the run back as it was: its workspace already uses its share of this process."""
         def work() -> None:
             with get_engine().begin() as conn:
-                conn.execute(_DEFER, {"rid": run_id, "owner": WORKER_ID,
+                conn.execute(_DEFER, {"rid": run_id, "owner": self.worker_id,
                                       "wait_s": self.settings.workspace_defer_seconds})
 
         _with_db_retry(work, "defer")
@@ -364,7 +365,7 @@ class Executor:
     # -- main entry -------------------------------------------------------------------------
 
     def _deferred(self, run_id: str, workspace_id: str) -> Outcome:
-        RUNTIME.park(workspace_id, run_id)
+        self.leases.park(workspace_id, run_id)
         fallback = self.settings.workspace_defer_seconds * random.uniform(0.8, 1.2)
         return Outcome(status=ExecOutcome.deferred, claimed=False, requeue_in=fallback)
 
@@ -374,10 +375,10 @@ class Executor:
         ``workspace_id`` (when the message carries it) lets a run over its workspace's cap be
         deferred without a database round trip.
         """
-        if RUNTIME.draining.is_set():  # shutting down: leave the run to another worker
+        if self.leases.draining.is_set():  # shutting down: leave the run to another worker
             return Outcome(status=ExecOutcome.draining, claimed=False, requeue_in=0.0)
-        cap = RUNTIME.workspace_cap(self.settings)
-        if workspace_id and RUNTIME.running_for(workspace_id) >= cap:
+        cap = self.leases.workspace_cap(self.settings)
+        if workspace_id and self.leases.running_for(workspace_id) >= cap:
             return self._deferred(run_id, workspace_id)
         try:
             claimed = self._claim(run_id)
@@ -386,7 +387,7 @@ class Executor:
             return Outcome(status=ExecOutcome.not_claimed, claimed=False, requeue_in=self.settings.lease_seconds)
         if claimed is None:
             return Outcome(status=ExecOutcome.not_claimed, claimed=False)
-        if not RUNTIME.admit(run_id, claimed["workspace_id"], cap):
+        if not self.leases.admit(run_id, claimed["workspace_id"], cap):
             self._defer(run_id)
             return self._deferred(run_id, claimed["workspace_id"])
         if claimed["attempt"] == 1:
@@ -407,10 +408,8 @@ class Executor:
             self._finish(run_id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}")
             return Outcome(status=ExecOutcome.failed, error=str(exc))
         finally:
-            woken = RUNTIME.discard(run_id)
+            woken = self.leases.discard(run_id)
             if woken is not None:  # a slot of this workspace is free: offer it a parked run now
-                from engine.queue import enqueue_run
-
                 enqueue_run(woken[0], workspace_id=woken[1])
 
     def _run_coroutine(self, claimed: dict[str, Any], bound: Any) -> Outcome:
@@ -605,7 +604,7 @@ class Executor:
 
     def _guard(self, conn: Connection, run_id: str) -> None:
         """Renew our lease; raise LeaseLost if the run is no longer ours (cancelled or taken)."""
-        params = {"rid": run_id, "owner": WORKER_ID, "lease_s": self.settings.lease_seconds}
+        params = {"rid": run_id, "owner": self.worker_id, "lease_s": self.settings.lease_seconds}
         if not conn.execute(_GUARD, params).rowcount:
             raise LeaseLost(run_id)
 
@@ -699,7 +698,7 @@ class Executor:
         """Final transaction: buffered steps, skipped rest, run status and usage, all or nothing."""
         def work(conn: Connection) -> bool:
             updated = conn.execute(_RELEASE, {
-                "rid": run_id, "owner": WORKER_ID, "new_status": status.value, "err": clean_text(error),
+                "rid": run_id, "owner": self.worker_id, "new_status": status.value, "err": clean_text(error),
                 "res": clean_text(result), "finished": utcnow(), "next_at": None,
             }).rowcount
             if not updated:
@@ -717,7 +716,7 @@ class Executor:
 
     def _park(self, run_id: str, wait_s: float, *, steps: int, workspace_id: str) -> None:
         def work(conn: Connection) -> bool:
-            if not conn.execute(_PARK, {"rid": run_id, "owner": WORKER_ID, "wait_s": float(wait_s)}).rowcount:
+            if not conn.execute(_PARK, {"rid": run_id, "owner": self.worker_id, "wait_s": float(wait_s)}).rowcount:
                 return False
             self._flush(conn)
             return True

@@ -7,14 +7,17 @@ writes its samples to files there and ``GET /metrics`` adds them all up
 where the web app runs the workers itself).
 
 Queue depth and worker liveness are not counters that processes increment: they are read
-from the broker at scrape time by :class:`LiveCollector`, so they are never stale.
+at scrape time by :class:`LiveCollector`, so they are never stale. This module only holds
+instruments: the collector gets its reader callables from whoever registers it (the web app's
+``/metrics`` route passes ``engine.queue.queue_depth`` and ``engine.liveness.live_workers``), so
+it never imports the queue or the runtime.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -52,36 +55,42 @@ def safe_inc(counter: Counter, **labels: str) -> None:
 
 
 class LiveCollector(Collector):
-    """Queue depth and live workers, asked of the broker when Prometheus scrapes."""
+    """Queue depth and live workers, asked of the readers passed in when Prometheus scrapes."""
+
+    def __init__(self, queue_depth: Callable[[], int | None], workers_alive: Callable[[], int]) -> None:
+        self.queue_depth = queue_depth
+        self.workers_alive = workers_alive
 
     def collect(self) -> Iterator[Any]:
-        from engine.liveness import live_workers
-        from engine.queue import queue_depth
-
-        depth = queue_depth()
+        try:
+            depth = self.queue_depth()
+        except Exception:
+            depth = None
         gauge = GaugeMetricFamily("flowmate_queue_depth", "Run messages waiting in the queue")
         gauge.add_metric([], float(depth if depth is not None else -1))
         yield gauge
         workers = GaugeMetricFamily("flowmate_workers_alive", "Worker processes with a recent heartbeat")
         try:
-            workers.add_metric([], float(live_workers()))
+            workers.add_metric([], float(self.workers_alive()))
         except Exception:
             workers.add_metric([], -1.0)
         yield workers
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text for ``GET /metrics`` and its content type."""
+def render(*live: Collector) -> tuple[bytes, str]:
+    """The exposition text for ``GET /metrics`` and its content type; ``live`` collectors
+    (a :class:`LiveCollector` with its readers) are added to this scrape."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+        from prometheus_client import multiprocess  # only in multi-process deployments
 
         multiprocess.MultiProcessCollector(registry)
     else:
         from prometheus_client import REGISTRY
 
         registry.register(_Proxy(REGISTRY))
-    registry.register(LiveCollector())
+    for collector in live:
+        registry.register(collector)
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

@@ -123,6 +123,16 @@ class TriggerType:
         """When the scheduler should fire this trigger next (None: it does not fire by time)."""
         return None
 
+    def last_fire_at(self, config: dict[str, Any], timezone: str, at_or_before: datetime) -> datetime | None:
+        """The latest scheduled time at or before ``at_or_before``: after downtime the scheduler
+        fires only that one. None: the stored next fire time is the one to fire."""
+        return None
+
+    @classmethod
+    def fires_by_time(cls) -> bool:
+        """Does this type implement the next-fire-time hook? The scheduler selects its triggers."""
+        return cls.next_fire_at is not TriggerType.next_fire_at
+
     def public_view(self, config: dict[str, Any], *, token: str | None, secret_set: bool,
                     next_fire_at: datetime | None) -> dict[str, Any]:
         """What the API, CLI and UI show of a stored trigger (never a secret value)."""

@@ -1,7 +1,9 @@
 """`flowmate worker` and `flowmate scheduler` process entry points.
 
-A worker process runs Dramatiq worker threads on the Redis broker plus the heartbeat and
-sweeper threads. ``--processes N`` starts N such processes (spawned, so no inherited database
+A worker process builds one :class:`engine.runtime.Runtime` (``for_worker``): Dramatiq worker
+threads on the Redis broker, whose boot starts the duties (lease renewal, liveness, sweeper, ...).
+A scheduler process builds ``Runtime.for_scheduler``: the same duties plus cron, no worker
+threads. ``--processes N`` starts N worker processes (spawned, so no inherited database
 connections) and stops them together on SIGINT/SIGTERM. Workers lower their CPU priority
 (``--nice``, FLOWMATE_WORKER_NICE, see engine.priority) before starting any thread, so on a
 shared machine webhook intake keeps its latency and the queue absorbs the difference.
@@ -17,6 +19,9 @@ import threading
 import structlog
 
 from engine.config import get_settings
+from engine.logs import configure_logging
+from engine.priority import lower_cpu_priority
+from engine.runtime import Runtime
 
 log = structlog.get_logger("flowmate.worker")
 
@@ -31,25 +36,20 @@ def _require_redis() -> bool:
 
 def _serve(threads: int) -> None:
     """One worker process: consume runs until SIGTERM/SIGINT."""
-    from engine.logs import configure_logging
-    from engine.queue import start_embedded_worker, stop_embedded_worker
-
     configure_logging()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    start_embedded_worker(threads=threads)
-    log.info("worker.started", threads=threads)
+    runtime = Runtime.for_worker(threads=threads).start()
+    log.info("worker.started", threads=threads, worker_id=runtime.worker_id)
     stop.wait()
     log.info("worker.stopping")
-    stop_embedded_worker()
+    runtime.stop()
 
 
 def run_workers(processes: int, threads: int | None = None, nice: int | None = None) -> int:
     if not _require_redis():
         return 2
-    from engine.priority import lower_cpu_priority
-
     settings = get_settings()
     threads = threads or settings.worker_threads
     nice = settings.worker_nice if nice is None else nice
@@ -77,15 +77,12 @@ def run_workers(processes: int, threads: int | None = None, nice: int | None = N
 
 def run_scheduler() -> int:
     """Fire cron triggers and sweep lost runs until stopped. Several may run at once."""
-    from engine.logs import configure_logging
-    from engine.maintenance import start_background_threads, stop_background_threads
-
     configure_logging()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    start_background_threads(scheduler=True)
+    runtime = Runtime.for_scheduler().start()
     log.info("scheduler.started")
     stop.wait()
-    stop_background_threads()
+    runtime.stop()
     return 0

@@ -1,10 +1,11 @@
 """Start-up and shut-down hooks of the web app's backend process.
 
-The embedded default (no Redis URL) runs the Dramatiq worker threads, the cron scheduler and the
-sweeper inside the backend process; they are started in ``on_startup`` and stopped in
-``on_shutdown``. Both run once per backend process, in its event loop, before the first request
-and after the last one. (In dev the frontend build process never runs them; with several prod
-backend workers each runs them once.)
+The embedded default (no Redis URL) builds the process's :class:`engine.runtime.Runtime`
+(``Runtime.embedded``: Dramatiq worker threads, cron, sweeper and the other duties) inside the
+backend process; it is started in ``on_startup`` and stopped in ``on_shutdown``. With Redis
+the web process builds none and never imports the executor. Both hooks run once per backend
+process, in its event loop, before the first request and after the last one. (In dev the
+frontend build process never runs them; with several prod backend workers each runs them once.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from engine.config import get_settings
 from engine.logs import configure_logging
 
 log = structlog.get_logger("flowmate.lifespan")
+#: The runtime this backend process built in embedded mode (None with Redis).
+_runtime: Any = None
 
 
 async def on_startup(app: Any) -> None:
@@ -40,23 +43,21 @@ async def on_startup(app: Any) -> None:
     gc.collect()
     gc.freeze()
     if settings.embedded_queue:
-        from engine.maintenance import start_background_threads
-        from engine.queue import setup_broker, start_embedded_worker
+        # Embedded mode only: a web process with Redis must never load the executor.
+        from engine.runtime import Runtime
 
-        setup_broker(settings)
-        # Scheduler first: start_embedded_worker would otherwise start the threads without it.
-        start_background_threads(scheduler=True)
-        start_embedded_worker()
+        global _runtime
+        _runtime = Runtime.embedded(settings).start()
         log.info("backend.embedded_worker_started", threads=settings.worker_threads)
 
 
 async def on_shutdown(app: Any) -> None:
     """Stop what ``on_startup`` started, letting running steps finish or release their lease."""
+    global _runtime
     log.info("backend.stopping")
-    if get_settings().embedded_queue:
-        from engine.queue import stop_embedded_worker
-
-        stop_embedded_worker()
+    if _runtime is not None:
+        runtime, _runtime = _runtime, None
+        runtime.stop()
 
 
 @contextlib.asynccontextmanager

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import free_port, reset_engine_state  # noqa: F401 - re-exported for test modules
@@ -132,6 +133,47 @@ def redis_env(monkeypatch: pytest.MonkeyPatch, redis_available: bool) -> Iterato
 def any_db(request: pytest.FixtureRequest) -> str:
     """Run a test once on SQLite and once on PostgreSQL."""
     return request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "pg_db")
+
+
+#: Fixtures that choose the database and the queue through the environment: a broker is built after them.
+_ENV_FIXTURES = ("sqlite_db", "pg_db", "any_db", "redis_env")
+
+
+@pytest.fixture
+def stub_broker(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """This test's own broker, installed as the one every enqueue goes through (as Dramatiq's
+    tests/conftest.py builds one per test): a StubBroker, or Redis in the test's namespace when
+    the test uses ``redis_env``. The environment fixtures the test asks for are set up first, so
+    the broker is built for their settings and closed before they are torn down."""
+    for name in request.fixturenames:
+        if name in _ENV_FIXTURES:
+            request.getfixturevalue(name)
+    from engine.config import get_settings
+    from engine.queue import install_broker, make_broker
+
+    broker = make_broker(get_settings())
+    install_broker(broker)
+    yield broker
+    install_broker(None)
+    broker.close()
+
+
+@pytest.fixture
+def start_runtime(stub_broker: Any) -> Iterator[Callable[..., Any]]:
+    """``start_runtime(threads=2, **options)`` builds and starts an engine.runtime.Runtime (worker
+    threads + duties) on this test's broker; every runtime started is stopped at teardown."""
+    from engine.runtime import Runtime
+
+    started: list[Any] = []
+
+    def start(threads: int = 2, **options: Any) -> Any:
+        runtime = Runtime(broker=stub_broker, threads=threads, **options).start()
+        started.append(runtime)
+        return runtime
+
+    yield start
+    for runtime in reversed(started):
+        runtime.stop(grace_s=5.0)
 
 
 @pytest.fixture

@@ -85,7 +85,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 
 
 def reset_engine_state() -> None:
-    """Forget cached settings, database engines and the broker (between environments)."""
+    """Forget what is cached from the settings: the settings themselves, the database engines
+    and the broker connection (tests switch databases and embedded/Redis through the
+    environment). Runtimes are not module state: a test starts its own (the ``start_runtime``
+    fixture) and stops it."""
     from engine.config import get_settings
     from engine.db import dispose_engines
     from engine.queue import reset_broker

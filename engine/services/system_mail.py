@@ -22,6 +22,7 @@ from engine.mail.message import build_message
 from engine.mail.templates import Rendered
 from engine.mail.transport import deliver
 from engine.models import SystemMail
+from engine.queue import enqueue_mail
 
 log = structlog.get_logger("flowmate.mail")
 MAX_ATTEMPTS = 6
@@ -55,8 +56,6 @@ def queue_mail(session: Session, *, to: str, kind: str, rendered: Rendered, work
 
 
 def _enqueue_pending(session: Session) -> None:
-    from engine.mail.job import enqueue_mail
-
     for mail_id in session.info.pop(_PENDING_KEY, []):
         enqueue_mail(mail_id)
 
@@ -107,8 +106,6 @@ def mail_public(mail: SystemMail) -> dict[str, Any]:
 
 def requeue_waiting(session: Session) -> int:
     """Enqueue every still-queued mail again (after a broker outage lost messages); returns how many."""
-    from engine.mail.job import enqueue_mail
-
     ids = list(session.exec(select(SystemMail.id).where(SystemMail.status == "queued")).all())
     for mail_id in ids:
         enqueue_mail(mail_id)

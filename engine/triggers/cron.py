@@ -49,6 +49,9 @@ class CronTrigger(TriggerType):
     def next_fire_at(self, config: dict[str, Any], timezone: str, after: datetime) -> datetime | None:
         return next_fire_times(config["expression"], timezone, after)[0]
 
+    def last_fire_at(self, config: dict[str, Any], timezone: str, at_or_before: datetime) -> datetime | None:
+        return previous_fire_time(config["expression"], timezone, at_or_before)
+
     def public_view(self, config: dict[str, Any], *, token: str | None, secret_set: bool,
                     next_fire_at: datetime | None) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.name, "config": dict(config)}

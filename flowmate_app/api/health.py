@@ -15,6 +15,8 @@ from sqlalchemy import text
 
 from engine.config import get_settings
 from engine.db import get_engine
+from engine.liveness import live_worker_ids
+from engine.queue import queue_depth, setup_broker
 from flowmate_app.api.schemas import HealthOut
 
 router = APIRouter(tags=["health"])
@@ -25,9 +27,6 @@ def _short(exc: Exception) -> str:
 
 
 def check() -> dict[str, Any]:
-    from engine.liveness import live_worker_ids
-    from engine.queue import queue_depth, setup_broker
-
     checks: dict[str, dict[str, Any]] = {}
     try:
         with get_engine().connect() as conn:

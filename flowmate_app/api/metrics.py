@@ -16,9 +16,13 @@ from fastapi.responses import Response
 
 from engine import metrics
 from engine.config import get_settings
+from engine.liveness import live_workers
+from engine.queue import queue_depth
 from flowmate_app.api.errors import ApiError, responses
 
 router = APIRouter(tags=["metrics"])
+#: Live gauges read from the broker at scrape time (embedded or Redis alike).
+_LIVE = metrics.LiveCollector(queue_depth=queue_depth, workers_alive=live_workers)
 
 
 def _authorised(request: Request) -> None:
@@ -38,5 +42,5 @@ def _authorised(request: Request) -> None:
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **responses(401, 404)})
 async def get_metrics(request: Request) -> Response:
     _authorised(request)
-    body, content_type = await run_in_threadpool(metrics.render)
+    body, content_type = await run_in_threadpool(metrics.render, _LIVE)
     return Response(body, media_type=content_type)

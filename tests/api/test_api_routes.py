@@ -236,7 +236,7 @@ def test_security_headers_cors_and_unknown_routes(api_factory: Any, monkeypatch:
     assert api.client.get("/api/openapi.json").json()["info"]["title"] == "FlowMate API"
 
 
-def test_health_reports_dependencies(api: ApiCtx) -> None:
+def test_health_reports_dependencies(api: ApiCtx, start_runtime: Any) -> None:
     # No worker threads in this process yet: degraded, 503.
     r = api.client.get("/api/health")
     assert r.status_code == 503
@@ -244,42 +244,38 @@ def test_health_reports_dependencies(api: ApiCtx) -> None:
     assert body["checks"]["database"]["ok"] and body["checks"]["queue"]["ok"]
     assert body["checks"]["workers"]["ok"] is False
 
-    from engine.queue import start_embedded_worker, stop_embedded_worker
-
-    start_embedded_worker(threads=1)
+    runtime = start_runtime(threads=1)
     try:
         r = api.client.get("/api/health")
         assert r.status_code == 200 and r.json()["status"] == "ok"
     finally:
-        stop_embedded_worker()
+        runtime.stop()
+    assert api.client.get("/api/health").status_code == 503  # a stopped worker is not alive
 
 
-def test_health_503_when_database_down(api: ApiCtx, monkeypatch: Any) -> None:
+def test_health_503_when_database_down(api: ApiCtx, monkeypatch: Any, start_runtime: Any) -> None:
     from engine import db
-    from engine.queue import start_embedded_worker, stop_embedded_worker
 
-    start_embedded_worker(threads=1)
+    runtime = start_runtime(threads=1)
     try:
         broken = db.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", pool_pre_ping=False)
         monkeypatch.setattr("flowmate_app.api.health.get_engine", lambda: broken)
         r = api.client.get("/api/health")
         assert r.status_code == 503 and r.json()["checks"]["database"]["ok"] is False
     finally:
-        stop_embedded_worker()
+        runtime.stop()
 
 
-def test_metrics_exposes_run_and_step_metrics(api: ApiCtx) -> None:
+def test_metrics_exposes_run_and_step_metrics(api: ApiCtx, start_runtime: Any) -> None:
     from support import wait_for
 
-    from engine.queue import start_embedded_worker, stop_embedded_worker
-
     wf = api.create_workflow()
-    start_embedded_worker(threads=2)
+    runtime = start_runtime(threads=2)
     try:
         run_id = api.client.post(wf["webhook_path"], json={"x": 1}).json()["run_id"]
         wait_for(lambda: api.get(f"/api/v1/runs/{run_id}").json()["status"] == "succeeded")
     finally:
-        stop_embedded_worker()
+        runtime.stop()
     text = api.client.get("/metrics").text
     assert 'flowmate_runs_created_total{trigger="webhook"}' in text
     assert 'flowmate_runs_finished_total{status="succeeded"}' in text

@@ -26,9 +26,8 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 
 
 def test_api_matches_its_openapi(api: ApiCtx, request: pytest.FixtureRequest,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                 monkeypatch: pytest.MonkeyPatch, start_runtime: Any) -> None:
     from engine.config import get_settings
-    from engine.queue import start_embedded_worker, stop_embedded_worker
 
     monkeypatch.setenv("FLOWMATE_API_RATE_LIMIT", "100000/minute")  # thousands of calls on one token
     get_settings.cache_clear()
@@ -37,8 +36,7 @@ def test_api_matches_its_openapi(api: ApiCtx, request: pytest.FixtureRequest,
     api.post("/api/v1/connections", {"type": "slack", "name": "alerts",
                                      "secret": {"webhook_url": "https://hooks.example.test/x"}})
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", api.client.app)
-    start_embedded_worker(threads=1)  # a healthy deployment: /api/health answers 200, not 503
-    request.addfinalizer(stop_embedded_worker)
+    start_runtime(threads=1)  # a healthy deployment: /api/health answers 200, not 503
     auth = api.a.auth("owner")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 25

@@ -462,7 +462,8 @@ def test_webhooks_accept_while_redis_is_down_and_runs_finish_once_it_is_back(
 
     from engine.config import get_settings
     from engine.db import dispose_engines
-    from engine.queue import reset_broker, start_embedded_worker
+    from engine.queue import reset_broker
+    from engine.runtime import Runtime
     from flowmate_app.api import build_api
 
     server_bin = shutil.which("redis-server")
@@ -488,6 +489,7 @@ def test_webhooks_accept_while_redis_is_down_and_runs_finish_once_it_is_back(
                 time.sleep(0.05)
 
     redis_proc = start_redis()
+    runtime = None
     try:
         for name, value in {"FLOWMATE_REDIS_URL": f"redis://127.0.0.1:{port}/0",
                             "FLOWMATE_REDIS_NAMESPACE": f"outage-{uuid.uuid4().hex[:6]}",
@@ -521,12 +523,14 @@ def test_webhooks_accept_while_redis_is_down_and_runs_finish_once_it_is_back(
             assert {run_row(r).status for r in run_ids} == {"queued"}
 
             redis_proc = start_redis()
-            start_embedded_worker(threads=2)
+            runtime = Runtime(threads=2).start()  # on the process's (Redis) broker the intake used
             deadline = time.monotonic() + 30
             while {run_row(r).status for r in run_ids} != {"succeeded"}:
                 assert time.monotonic() < deadline, {r: run_row(r).status for r in run_ids}
                 time.sleep(0.2)
     finally:
+        if runtime is not None:
+            runtime.stop(grace_s=5.0)
         reset_broker()
         if redis_proc.poll() is None:
             redis_proc.terminate()

@@ -7,6 +7,9 @@ catch that in well under a second instead of in a failed `reflex run`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from reflex.compiler import compiler
 
@@ -33,13 +36,12 @@ def test_app_compiles_dry_run() -> None:
     app._compile(dry_run=True, use_rich=False)
 
 
-def test_api_routes_mounted(sqlite_db: str) -> None:
+def test_api_routes_mounted(sqlite_db: str, start_runtime: Callable[..., Any]) -> None:
     from fastapi.testclient import TestClient
 
-    from engine.queue import start_embedded_worker
     from flowmate_app.api import build_api
 
-    start_embedded_worker(threads=1)
+    start_runtime(threads=1)
     response = TestClient(build_api()).get("/api/health")
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "ok"

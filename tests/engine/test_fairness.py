@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from support import LocalServer, json_response, wait_for
@@ -46,22 +47,22 @@ def _two_workspaces() -> tuple[str, str]:
         return create_workspace(session, "Flooder").id, create_workspace(session, "Neighbour").id
 
 
-def _start_workers(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def _start_workers(threads: int, monkeypatch: pytest.MonkeyPatch, start_runtime: Callable[..., Any]) -> None:
     from engine.config import get_settings
-    from engine.queue import start_embedded_worker
 
     monkeypatch.setenv("FLOWMATE_WORKER_THREADS", str(threads))
     get_settings.cache_clear()
-    start_embedded_worker(threads=threads)
+    start_runtime(threads=threads)
 
 
 def test_a_flooding_workspace_leaves_a_thread_for_another(sqlite_db: str, slow_server: LocalServer,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          start_runtime: Callable[..., Any]) -> None:
     a, b = _two_workspaces()
     slow = _workflow(a, [{"key": "call", "action": "http.request",
                           "config": {"url": slow_server.url + "/slow", "timeout_s": 30}}])
     quick = _workflow(b, [{"key": "note", "action": "core.log", "config": {"message": "hello"}}])
-    _start_workers(4, monkeypatch)
+    _start_workers(4, monkeypatch, start_runtime)
     flood = [start_manual_run(Actor.system(a), slow, {}).id for _ in range(7)]
     wait_for(lambda: slow_server.hits.get("/slow", 0) >= 3, timeout=10)
     started = time.monotonic()
@@ -74,13 +75,14 @@ def test_a_flooding_workspace_leaves_a_thread_for_another(sqlite_db: str, slow_s
     assert slow_server.hits["/slow"] == 7
 
 
-def test_cpu_bombs_fail_in_time_while_another_workspace_runs(sqlite_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cpu_bombs_fail_in_time_while_another_workspace_runs(sqlite_db: str, monkeypatch: pytest.MonkeyPatch,
+                                                             start_runtime: Callable[..., Any]) -> None:
     a, b = _two_workspaces()
     monkeypatch.setenv("FLOWMATE_EXPRESSION_MAX_OPERATIONS", str(10**12))  # only the step's timeout stops them
     bomb = _workflow(a, [{"key": "bomb", "action": "core.log", "config": {"message": MACRO_FANOUT},
                           "timeout_s": 3}])
     quick = _workflow(b, [{"key": "note", "action": "core.log", "config": {"message": "hello"}}])
-    _start_workers(2, monkeypatch)
+    _start_workers(2, monkeypatch, start_runtime)
     bombs = [start_manual_run(Actor.system(a), bomb, {}).id for _ in range(4)]
     time.sleep(0.5)
     started = time.monotonic()

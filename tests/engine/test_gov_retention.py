@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from governance_support import count_rows, insert_runs, make_workflow
@@ -122,7 +123,7 @@ def test_audit_rows_have_their_own_retention_with_a_90_day_floor(sqlite_db: str,
 
 
 def test_the_duty_is_hooked_into_the_maintenance_loop(sqlite_db: str, workspace: dict,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      monkeypatch: pytest.MonkeyPatch, start_runtime: Any) -> None:
     monkeypatch.setenv("FLOWMATE_RETENTION_INTERVAL_SECONDS", "0.2")
     from engine.config import get_settings
 
@@ -131,13 +132,11 @@ def test_the_duty_is_hooked_into_the_maintenance_loop(sqlite_db: str, workspace:
     insert_runs(workspace["id"], wf, 10, finished_at=utcnow() - timedelta(days=31))
     from support import wait_for
 
-    from engine.maintenance import start_background_threads, stop_background_threads
-
-    start_background_threads()
+    runtime = start_runtime(consume=False)  # the duties alone, as in `flowmate scheduler`
     try:
         wait_for(lambda: count_rows(Run) == 0, timeout=10)
     finally:
-        stop_background_threads()
+        runtime.stop()
     assert os.environ["FLOWMATE_RETENTION_INTERVAL_SECONDS"] == "0.2"
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from support import LocalServer, json_response, wait_for
@@ -18,10 +19,8 @@ FINISHED = ("succeeded", "failed", "cancelled")
 
 
 @pytest.fixture
-def worker(any_db: str) -> Iterator[None]:
-    from engine.queue import start_embedded_worker
-
-    start_embedded_worker(threads=4)
+def worker(any_db: str, start_runtime: Callable[..., Any]) -> Iterator[None]:
+    start_runtime(threads=4)
     yield
 
 

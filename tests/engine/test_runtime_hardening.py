@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -153,10 +154,8 @@ def _terminate_backends(db_url: str, stop: threading.Event, killed: list[int]) -
 
 
 def test_killed_database_connections_do_not_fail_runs_or_repeat_steps(
-        pg_db: str, workspace: dict, server: LocalServer) -> None:
+        pg_db: str, workspace: dict, server: LocalServer, start_runtime: Callable[..., Any]) -> None:
     """Every connection of the run's database is killed over and over while 20 runs execute."""
-    from engine.queue import start_embedded_worker
-
     def answer(req: dict) -> tuple[int, dict, bytes]:
         time.sleep(0.05)
         return json_response(200, {"n": req["n"]})
@@ -173,7 +172,7 @@ def test_killed_database_connections_do_not_fail_runs_or_repeat_steps(
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=_terminate_backends, args=(pg_db, stop, killed), daemon=True)
     killer.start()
-    start_embedded_worker(threads=4)
+    start_runtime(threads=4)
 
     def statuses() -> dict[str, str] | None:
         try:

@@ -37,7 +37,7 @@ def _row(mail_id: str) -> SystemMail:
         return session.get(SystemMail, mail_id)
 
 
-def test_mail_reaches_smtp_with_credentials_plain_and_html(sqlite_db, monkeypatch) -> None:
+def test_mail_reaches_smtp_with_credentials_plain_and_html(sqlite_db, monkeypatch, start_runtime) -> None:
     with smtp_server() as (sink, port):
         monkeypatch.setenv("FLOWMATE_SMTP_URL", smtp_url(port))
         monkeypatch.setenv("FLOWMATE_MAIL_FROM", "FlowMate <no-reply@flowmate.example>")
@@ -45,13 +45,11 @@ def test_mail_reaches_smtp_with_credentials_plain_and_html(sqlite_db, monkeypatc
         mail_id = _queue()
         # Queued, not sent: the request that queued it did not talk to SMTP.
         assert _row(mail_id).status == "queued" and sink.attempts == 0
-        from engine.queue import start_embedded_worker, stop_embedded_worker
-
-        start_embedded_worker(threads=2)
+        runtime = start_runtime(threads=2)
         try:
             wait_for(lambda: sink.messages)
         finally:
-            stop_embedded_worker()
+            runtime.stop()
     msg = sink.messages[0].message
     assert sink.logins == [SMTP_USER]
     assert sink.messages[0].rcpt_tos == ["ana@example.com"]
@@ -73,21 +71,19 @@ def test_rollback_sends_nothing(sqlite_db, monkeypatch) -> None:
         assert session.exec(select(SystemMail)).all() == []
 
 
-def test_temporary_failure_is_retried_with_the_same_message_id(sqlite_db, monkeypatch) -> None:
+def test_temporary_failure_is_retried_with_the_same_message_id(sqlite_db, monkeypatch, start_runtime) -> None:
     monkeypatch.setattr(system_mail, "retry_delay_s", lambda attempt: 0.2)
     with smtp_server() as (sink, port):
         sink.fail_next = 2
         monkeypatch.setenv("FLOWMATE_SMTP_URL", smtp_url(port))
         get_settings.cache_clear()
         mail_id = _queue()
-        from engine.queue import start_embedded_worker, stop_embedded_worker
-
-        start_embedded_worker(threads=2)
+        runtime = start_runtime(threads=2)
         try:
             wait_for(lambda: sink.messages)
             row = wait_for(lambda: (r := _row(mail_id)).status == "sent" and r)
         finally:
-            stop_embedded_worker()
+            runtime.stop()
     assert sink.attempts == 3 and row.attempts == 3 and len(sink.messages) == 1
 
 
