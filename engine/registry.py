@@ -93,6 +93,8 @@ class TriggerType:
     name: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str] = ""
+    #: Lucide icon name shown next to the title in the builder's trigger picker.
+    icon: ClassVar[str] = "zap"
     #: pydantic model validating the trigger's ``config`` object (and drawing its form).
     Config: ClassVar[type[BaseModel]]
     #: Does the trigger get a private URL (``/hooks/<token>``) that starts runs?

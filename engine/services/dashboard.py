@@ -19,11 +19,13 @@ from sqlmodel import Session, select
 from engine.db import as_aware, utcnow
 from engine.models import Connection, Run, RunStatus, Workflow, Workspace
 from engine.services.actor import Actor
+from engine.states import ACTIVE_RUN_STATES, TERMINAL_RUN_STATES
 
 DURATION_SAMPLE = 2000
 DAYS = 7
-FINISHED = (RunStatus.succeeded.value, RunStatus.failed.value, RunStatus.cancelled.value)
-IN_FLIGHT = (RunStatus.queued.value, RunStatus.running.value, RunStatus.waiting.value)
+IN_FLIGHT = tuple(sorted(s.value for s in ACTIVE_RUN_STATES))
+#: Finished runs whose duration says something about the workflow (a cancelled one's does not).
+TIMED = tuple(sorted(s.value for s in TERMINAL_RUN_STATES - {RunStatus.cancelled}))
 
 
 def _zone(session: Session, actor: Actor) -> ZoneInfo:
@@ -68,22 +70,20 @@ def summary(session: Session, actor: Actor, now: datetime | None = None) -> dict
         {
             "day": d.strftime("%a %d"),
             "date": d.isoformat(),
-            "succeeded": per_day[d].get("succeeded", 0),
-            "failed": per_day[d].get("failed", 0),
-            "cancelled": per_day[d].get("cancelled", 0),
+            **{s.value: per_day[d].get(s.value, 0) for s in TERMINAL_RUN_STATES},
             "in_flight": sum(per_day[d].get(s, 0) for s in IN_FLIGHT),
         }
         for d in days
     ]
     runs_week = sum(by_status.values())
-    succeeded = by_status.get("succeeded", 0)
-    failed = by_status.get("failed", 0)
+    succeeded = by_status.get(RunStatus.succeeded.value, 0)
+    failed = by_status.get(RunStatus.failed.value, 0)
     finished = succeeded + failed
     success_rate = round(100.0 * succeeded / finished, 1) if finished else None
 
     durations = session.exec(
         select(Run.started_at, Run.finished_at)
-        .where(*in_week, Run.status.in_(FINISHED[:2]), Run.started_at.is_not(None), Run.finished_at.is_not(None))
+        .where(*in_week, Run.status.in_(TIMED), Run.started_at.is_not(None), Run.finished_at.is_not(None))
         .order_by(Run.created_at.desc())
         .limit(DURATION_SAMPLE)
     ).all()

@@ -40,6 +40,7 @@ class CronConfig(BaseModel):
 class CronTrigger(TriggerType):
     name = "cron"
     title = "Schedule"
+    icon = "calendar_clock"
     description = "Start runs on a cron schedule."
     Config = CronConfig
 

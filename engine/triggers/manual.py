@@ -17,6 +17,7 @@ class ManualConfig(BaseModel):
 class ManualTrigger(TriggerType):
     name = "manual"
     title = "Manual"
+    icon = "mouse_pointer_click"
     description = "Start runs yourself, with a JSON payload."
     Config = ManualConfig
     sample_key = "payload"

@@ -126,6 +126,7 @@ AUTH_CHECKS = {"none": lambda auth, secret, req: set(), "header": _check_header,
 class WebhookTrigger(TriggerType):
     name = "webhook"
     title = "Webhook"
+    icon = "webhook"
     description = "Start a run when another system sends an HTTP request to a private URL."
     Config = WebhookConfig
     has_endpoint = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import reflex as rx
 
 from flowmate_app.components.ui import status_badge
-from flowmate_app.features.builder.draft import AUTH_LABELS
+from flowmate_app.features.builder.draft import AUTH_LABELS, TRIGGER_CHOICES
 from flowmate_app.features.builder.state import BuilderState as S
 from flowmate_app.features.builder.views import FieldView, RunStepView, StepView
 from flowmate_app.features.data.cross_border import cross_border_notice
@@ -689,12 +689,8 @@ def trigger_card() -> rx.Component:
         rx.vstack(
             rx.hstack(section_title("Trigger", "zap"), width="100%"),
             rx.segmented_control.root(
-                rx.segmented_control.item(rx.hstack(rx.icon("webhook", size=14), "Webhook", align="center",
-                                                    spacing="1"), value="webhook"),
-                rx.segmented_control.item(rx.hstack(rx.icon("calendar_clock", size=14), "Schedule", align="center",
-                                                    spacing="1"), value="cron"),
-                rx.segmented_control.item(rx.hstack(rx.icon("mouse_pointer_click", size=14), "Manual",
-                                                    align="center", spacing="1"), value="manual"),
+                *[rx.segmented_control.item(rx.hstack(rx.icon(icon, size=14), title, align="center", spacing="1"),
+                                            value=name) for name, title, icon, _ in TRIGGER_CHOICES],
                 value=S.trigger_type,
                 on_change=S.set_trigger_type,
                 disabled=S.read_only,
@@ -705,6 +701,8 @@ def trigger_card() -> rx.Component:
                 S.trigger_type,
                 ("webhook", webhook_settings()),
                 ("cron", cron_settings()),
+                *[(name, rx.text(description, size="2", color=rx.color("gray", 11)))
+                  for name, _, _, description in TRIGGER_CHOICES if name not in ("webhook", "cron", "manual")],
                 rx.text("Runs start when someone clicks Run, or through the API or the CLI. The test-run payload "
                         "is available to steps as ", rx.code("trigger.payload"), ".", size="2",
                         color=rx.color("gray", 11)),

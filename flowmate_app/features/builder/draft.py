@@ -53,6 +53,18 @@ def _trigger_types() -> tuple[str, ...]:
 
 
 TRIGGER_TYPES = _trigger_types()
+
+
+def _trigger_choices() -> tuple[tuple[str, str, str, str], ...]:
+    """(name, title, icon, description) of every trigger type, in picker order."""
+    from engine.registry import all_triggers
+
+    kinds = all_triggers()
+    return tuple((name, kinds[name].title, kinds[name].icon, kinds[name].description) for name in TRIGGER_TYPES)
+
+
+#: The builder's trigger picker: read from the registry, so a plugin's trigger type is offered too.
+TRIGGER_CHOICES = _trigger_choices()
 COMMON_TIMEZONES = (
     "Australia/Sydney", "Australia/Melbourne", "Australia/Brisbane", "Australia/Adelaide", "Australia/Darwin",
     "Australia/Perth", "Australia/Hobart", "Australia/Lord_Howe", "Pacific/Auckland", "UTC", "Asia/Singapore",
