@@ -3,6 +3,11 @@
 Every command that returns data prints exactly one JSON document on stdout (logs go to stderr),
 so scripts can pipe it to jq. Bad arguments exit 2 with a message; errors print
 ``{"error": {"code", "message", "fields"}}`` on stderr.
+
+Commands import what they use inside their own function, on purpose: `flowmate --help` and the
+health probe (run by container health checks every few seconds) stay quick, and a command never
+loads what only another needs (the runtime and its executor load only for `run --wait`,
+`worker` and `scheduler`). These imports hide no cycle: tests/engine/test_layers.py reads them.
 """
 
 from __future__ import annotations
