@@ -19,11 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, QuotaExceeded, ValidationFailed
 from engine.registry import RegistryError, load_all
-from engine.schemas import RunPublic
 from engine.services.residency import EXIT_REGION_MISMATCH, RegionMismatch
 from engine.states import RunStatus
 
@@ -31,9 +28,6 @@ EXIT_BAD_INPUT = 2
 
 
 def _print(data: Any) -> None:
-    """JSON on stdout; a public shape (engine.schemas) prints the fields it was built with."""
-    if isinstance(data, BaseModel):
-        data = data.model_dump(mode="json", exclude_unset=True)
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
 
@@ -160,16 +154,16 @@ def cmd_workflows_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_run(run_id: str) -> RunPublic:
+def _show_run(run_id: str) -> dict[str, Any]:
     from engine.db import session_scope
     from engine.models import Run
-    from engine.services.runs import run_view
+    from engine.services.runs import run_public
 
     with session_scope() as session:
         run = session.get(Run, run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id}")
-        return run_view(session, run)
+        return run_public(session, run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -204,15 +198,15 @@ def _start_and_wait(args: argparse.Namespace, payload: Any) -> int:
     deadline = time.monotonic() + args.timeout
     while True:
         shown = _show_run(run.id)
-        if RunStatus(shown.status).finished:
+        if RunStatus(shown["status"]).finished:
             from engine.services.usage import flush_usage
 
             flush_usage()
             _print(shown)
-            return 0 if shown.status == RunStatus.succeeded else 1
+            return 0 if shown["status"] == RunStatus.succeeded else 1
         if time.monotonic() > deadline:
             _print(shown)
-            sys.stderr.write(f"timed out after {args.timeout:g}s; the run is still {shown.status}\n")
+            sys.stderr.write(f"timed out after {args.timeout:g}s; the run is still {shown['status']}\n")
             return 3
         time.sleep(0.05)
 
