@@ -1,10 +1,12 @@
-"""Plugins from outside the repository: examples/plugin pip-installed into this test venv.
+"""Plugins from outside the repository: examples/plugin pip-installed for this test venv's Python.
 
 The plugin adds the action ``example.greeting`` (with a Config) and the connection type
 ``greeting_studio`` through the ``flowmate.actions`` / ``flowmate.connections`` entry points.
 Checks run in fresh interpreters (tests/engine/plugin_probe.py, the ``flowmate`` CLI), because
 plugins are discovered once per process at start-up, as in production. The package is
-uninstalled afterwards, so the rest of the suite sees only the built-ins.
+installed with ``pip --target`` into a directory that only these tests' interpreters put on their
+path (``PYTHONPATH``): tests running at the same time in other pytest-xdist workers share the venv
+and must keep seeing only the built-ins (a duplicate-name plugin would stop their start-up).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ FLOWMATE = Path(sys.executable).with_name("flowmate")
 
 
 def _pip(*args: str) -> None:
+    """Run pip with this venv's interpreter (installs always use ``--target``; see the module doc)."""
     done = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -35,29 +38,29 @@ def _normalise(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def example_plugin() -> Iterator[None]:
-    _pip("install", "--quiet", "--no-deps", str(EXAMPLE))
-    try:
-        yield
-    finally:
-        _pip("uninstall", "--yes", "--quiet", "flowmate-example-plugin")
+def example_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The example plugin's install directory (what the probes put on their path)."""
+    target = tmp_path_factory.mktemp("example-plugin")
+    _pip("install", "--quiet", "--no-deps", "--target", str(target), str(EXAMPLE))
+    yield target
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(tmp_path: Path, plugins: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWMATE_")}
-    env.update({"FLOWMATE_DATABASE_URL": f"sqlite:///{tmp_path / 'plugin.db'}", "FLOWMATE_ENV": "test"})
+    env.update({"FLOWMATE_DATABASE_URL": f"sqlite:///{tmp_path / 'plugin.db'}", "FLOWMATE_ENV": "test",
+                "PYTHONPATH": str(plugins)})
     return env
 
 
-def _probe(tmp_path: Path, *args: str) -> dict:
+def _probe(tmp_path: Path, plugins: Path, *args: str) -> dict:
     done = subprocess.run([sys.executable, str(PROBE), *args], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT, env=_env(tmp_path))
+                          cwd=ROOT, env=_env(tmp_path, plugins))
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_plugin_action_and_connection_type_are_registered(example_plugin: None, tmp_path: Path) -> None:
-    found = _probe(tmp_path, "registry")
+def test_plugin_action_and_connection_type_are_registered(example_plugin: Path, tmp_path: Path) -> None:
+    found = _probe(tmp_path, example_plugin, "registry")
     assert _normalise(found["package"]) == "flowmate-example-plugin"
     assert _normalise(found["connection_package"]) == "flowmate-example-plugin"
     assert found["connection_types"] == ["greeting_studio"] and found["side_effect"] is False
@@ -65,32 +68,32 @@ def test_plugin_action_and_connection_type_are_registered(example_plugin: None, 
     assert found["data_location"] == "au" and found["in_service_types"] is True
 
 
-def test_actions_list_shows_the_plugin(example_plugin: None, tmp_path: Path) -> None:
+def test_actions_list_shows_the_plugin(example_plugin: Path, tmp_path: Path) -> None:
     done = subprocess.run([str(FLOWMATE), "actions", "list"], capture_output=True, text=True, timeout=120,
-                          env=_env(tmp_path))
+                          env=_env(tmp_path, example_plugin))
     assert done.returncode == 0, done.stderr
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("example.greeting"))
     assert line.split()[:3] == ["example.greeting", "Greeting", "card"]
     assert "greeting_studio" in line and " no " in line and "flowmate" in _normalise(line)
     assert done.stdout.splitlines()[0].split() == ["NAME", "TITLE", "CONNECTION", "SIDE", "EFFECT", "PACKAGE"]
     as_json = subprocess.run([str(FLOWMATE), "actions", "list", "--json"], capture_output=True, text=True,
-                             timeout=120, env=_env(tmp_path))
+                             timeout=120, env=_env(tmp_path, example_plugin))
     item = next(i for i in json.loads(as_json.stdout)["items"] if i["name"] == "example.greeting")
     assert item == {"name": "example.greeting", "title": "Greeting card", "connection_type": "greeting_studio",
                     "side_effect": False, "package": item["package"]}
     assert _normalise(item["package"]) == "flowmate-example-plugin"
 
 
-def test_builder_offers_the_plugin_and_renders_its_form(example_plugin: None, tmp_path: Path) -> None:
-    found = _probe(tmp_path, "builder")
+def test_builder_offers_the_plugin_and_renders_its_form(example_plugin: Path, tmp_path: Path) -> None:
+    found = _probe(tmp_path, example_plugin, "builder")
     assert found["in_picker"] and found["title"] == "Greeting card" and found["rendered"]
     assert found["fields"] == ["connection", "greeting", "name", "shout"]
     assert found["errors"] == {}
     assert found["definition_config"] == {"connection": "studio", "name": "Ana"}  # defaults stay implicit
 
 
-def test_a_run_using_the_plugin_succeeds(example_plugin: None, tmp_path: Path) -> None:
-    found = _probe(tmp_path, "run", f"sqlite:///{tmp_path / 'plugin.db'}")
+def test_a_run_using_the_plugin_succeeds(example_plugin: Path, tmp_path: Path) -> None:
+    found = _probe(tmp_path, example_plugin, "run", f"sqlite:///{tmp_path / 'plugin.db'}")
     assert found["outcome"] == "succeeded" and found["status"] == "succeeded"
     assert found["output"] == {"card": "G'DAY, ANA! — THE STUDIO", "length": 24}
 
@@ -107,17 +110,15 @@ def test_a_plugin_reusing_a_name_stops_start_up_naming_both_packages(tmp_path: P
         "class Config(BaseModel):\n    message: str = ''\n\n\n"
         "@action('core.log', config=Config, title='My log', description='Shadows the built-in.')\n"
         "async def run(ctx, config):\n    return {}\n")
-    _pip("install", "--quiet", "--no-deps", str(pkg))
-    try:
-        done = subprocess.run([str(FLOWMATE), "actions", "list"], capture_output=True, text=True, timeout=120,
-                              env=_env(tmp_path))
-        assert done.returncode != 0
-        message = json.loads(done.stderr.strip().splitlines()[-1])["error"]["message"]
-        assert "'core.log'" in message and "flowmate and " in message
-        assert "flowmate-dup-plugin" in _normalise(message)
-        app = subprocess.run([sys.executable, "-c", "import flowmate_app.api.hooks"], capture_output=True,
-                             text=True, timeout=120, env=_env(tmp_path), cwd=ROOT)
-        assert app.returncode != 0 and "RegistryError" in app.stderr
-        assert "flowmate-dup-plugin" in _normalise(app.stderr)
-    finally:
-        _pip("uninstall", "--yes", "--quiet", "flowmate-dup-plugin")
+    target = tmp_path / "site"
+    _pip("install", "--quiet", "--no-deps", "--target", str(target), str(pkg))
+    done = subprocess.run([str(FLOWMATE), "actions", "list"], capture_output=True, text=True, timeout=120,
+                          env=_env(tmp_path, target))
+    assert done.returncode != 0
+    message = json.loads(done.stderr.strip().splitlines()[-1])["error"]["message"]
+    assert "'core.log'" in message and "flowmate and " in message
+    assert "flowmate-dup-plugin" in _normalise(message)
+    app = subprocess.run([sys.executable, "-c", "import flowmate_app.api.hooks"], capture_output=True,
+                         text=True, timeout=120, env=_env(tmp_path, target), cwd=ROOT)
+    assert app.returncode != 0 and "RegistryError" in app.stderr
+    assert "flowmate-dup-plugin" in _normalise(app.stderr)
