@@ -21,7 +21,6 @@ import structlog
 from engine.config import get_settings
 from engine.logs import configure_logging
 from engine.priority import lower_cpu_priority
-from engine.runtime import Runtime
 
 log = structlog.get_logger("flowmate.worker")
 
@@ -36,6 +35,10 @@ def _require_redis() -> bool:
 
 def _serve(threads: int) -> None:
     """One worker process: consume runs until SIGTERM/SIGINT."""
+    # Here, not at module level: the parent of `--processes N` only spawns children, and loading
+    # the executor there first would delay every child's start by its import time.
+    from engine.runtime import Runtime
+
     configure_logging()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -77,6 +80,8 @@ def run_workers(processes: int, threads: int | None = None, nice: int | None = N
 
 def run_scheduler() -> int:
     """Fire cron triggers and sweep lost runs until stopped. Several may run at once."""
+    from engine.runtime import Runtime  # as in _serve: this module stays light for the parent
+
     configure_logging()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
