@@ -308,3 +308,13 @@ def test_cron_preview_errors(expression: str, message: str) -> None:
     description, times, error = d.cron_preview(expression, "UTC", datetime.now(UTC))
     assert message in error and times == [] and description == ""
     assert "Unknown time zone" in d.cron_preview("* * * * *", "Mars/Olympus", datetime.now(UTC))[2]
+
+
+def test_the_trigger_picker_lists_the_registry_trigger_types() -> None:
+    from engine.registry import all_triggers
+    from flowmate_app.features.builder.draft import TRIGGER_CHOICES
+
+    kinds = all_triggers()
+    assert {name for name, *_ in TRIGGER_CHOICES} == set(kinds)
+    assert [name for name, *_ in TRIGGER_CHOICES][:3] == ["webhook", "cron", "manual"]  # built-ins first
+    assert all(title == kinds[name].title and icon == kinds[name].icon for name, title, icon, _ in TRIGGER_CHOICES)

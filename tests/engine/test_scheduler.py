@@ -67,3 +67,21 @@ def test_cron_uses_the_workflow_timezone() -> None:
     after = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
     nine_am_sydney = next_fire_times("0 9 * * *", "Australia/Sydney", after, 1)[0]
     assert nine_am_sydney == datetime(2026, 12, 1, 22, 0, tzinfo=UTC)  # AEDT is UTC+11 in December
+
+
+def test_the_scheduler_selects_trigger_types_by_their_next_fire_at_hook() -> None:
+    """No `type == "cron"`: a type is time-based when its class implements ``next_fire_at``."""
+    from engine.registry import TriggerType, all_triggers
+    from engine.scheduler import timed_trigger_types
+
+    class Hourly(TriggerType):  # a plugin's trigger type (not registered: the registry stays as it is)
+        name = "test.hourly"
+        title = "Hourly"
+
+        def next_fire_at(self, config: dict, timezone: str, after: datetime) -> datetime | None:
+            return after + timedelta(hours=1)
+
+    assert Hourly.fires_by_time() and not TriggerType.fires_by_time()
+    timed = timed_trigger_types()
+    assert timed == sorted(name for name, kind in all_triggers().items() if type(kind).fires_by_time())
+    assert "cron" in timed and "manual" not in timed and "webhook" not in timed
