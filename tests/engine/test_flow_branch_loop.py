@@ -175,7 +175,8 @@ def test_concurrency_runs_iterations_at_once_and_records_every_one(worker: None,
                 {"key": "each", "action": "flow.loop",
                  "config": {"items": "{{ range(10) | list }}", "concurrency": concurrency},
                  "steps": [{"key": "call", "action": "http.request",
-                            "config": {"method": "POST", "url": srv.url + "/slow", "json": {"i": "{{ loop.item }}"}}}]}]})
+                            "config": {"method": "POST", "url": srv.url + "/slow",
+                                       "json": {"i": "{{ loop.item }}"}}}]}]})
             run = run_and_wait(actor, wf, timeout=120)
             assert run["status"] == "succeeded", run
             steps = by_path(run)
