@@ -76,6 +76,7 @@ def make(workspace: dict, definition: dict) -> tuple[Actor, str]:
         return actor, create_workflow(session, actor, definition).id
 
 
+@pytest.mark.timeout(1800)  # 100 side-effect iterations on a shared, loaded machine
 def test_kill_9_in_iteration_40_of_100_resumes_there(spawn: Callable, workspace: dict) -> None:
     release = threading.Event()
 
