@@ -28,9 +28,22 @@ from sqlmodel import Session, select
 
 from engine.config import get_settings
 from engine.db import as_aware, get_engine, session_scope, utcnow
+from engine.definition import walk_steps
 from engine.errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
 from engine.metrics import RUNS_CREATED, safe_inc
-from engine.models import Role, Run, RunStatus, StepRun, StepStatus, Trigger, Workflow, Workspace, new_id
+from engine.models import (
+    Approval,
+    Role,
+    Run,
+    RunStatus,
+    StepRun,
+    StepStatus,
+    Trigger,
+    WaitToken,
+    Workflow,
+    Workspace,
+    new_id,
+)
 from engine.queue import enqueue_run
 from engine.registry import get_trigger
 from engine.schemas import RunDetail, RunPublic, StartedRun
@@ -38,6 +51,7 @@ from engine.services import audit, hook_cache
 from engine.services.actor import Actor
 from engine.services.pagination import keyset_page
 from engine.services.usage import runs_this_month
+from engine.services.wakeups import wake
 from engine.services.workflows import cached_snapshot, get_workflow, run_snapshot
 from engine.states import cancellable, check_run_transition
 
@@ -97,6 +111,9 @@ class RunRequest:
     rerun_of: str | None = None
     require_enabled: bool = False
     hook: dict[str, Any] | None = None
+    #: A child run (flow.call_workflow): the calling run and step path.
+    parent_run_id: str | None = None
+    parent_path: str | None = None
 
 
 @lru_cache(maxsize=8)
@@ -164,7 +181,7 @@ def start_run(req: RunRequest, *, enqueue: bool = True) -> StartedRun:
                 "workflow_version": facts["version"], "definition": definition, "status": RunStatus.queued.value,
                 "trigger_type": req.trigger_type, "trigger_payload": req.payload, "attempt": 0,
                 "idempotency_key": req.idempotency_key, "request_hash": req.body_hash, "rerun_of": req.rerun_of,
-                "created_at": utcnow(),
+                "parent_run_id": req.parent_run_id, "parent_path": req.parent_path, "created_at": utcnow(),
             }
             inserted = conn.execute(_intake_insert(engine.dialect.name, bool(req.idempotency_key)), params).first()
             if inserted is None:  # a concurrent request with the same key won the race
@@ -246,6 +263,8 @@ def run_view(session: Session, run: Run, *, include_steps: bool = True) -> RunPu
         "error": run.error,
         "result": run.result,
         "rerun_of": run.rerun_of,
+        "parent_run_id": run.parent_run_id,
+        "parent_path": run.parent_path,
         "created_at": _iso(run.created_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
@@ -256,27 +275,75 @@ def run_view(session: Session, run: Run, *, include_steps: bool = True) -> RunPu
         from engine.redaction import redact  # trigger fields such as password/api_key, as in step inputs
 
         out["trigger"] = redact(run.trigger_payload)
-        rows = {sr.step_key: sr for sr in session.exec(select(StepRun).where(StepRun.run_id == run.id)).all()}
-        steps = []
-        for step in run.definition.get("steps", []):
-            sr = rows.get(step["key"])
-            steps.append({
-                "key": step["key"],
-                "action": step["action"],
-                "name": step.get("name") or "",
-                "status": sr.status if sr else StepStatus.pending.value,
-                "attempts": sr.attempts if sr else 0,
-                "input": sr.input if sr else None,
-                "output": sr.output if sr else None,
-                "error": sr.error if sr else None,
-                "retry_delays": sr.retry_delays if sr else [],
-                "started_at": _iso(sr.started_at) if sr else None,
-                "finished_at": _iso(sr.finished_at) if sr else None,
-                "duration_ms": _duration_ms(sr.started_at, sr.finished_at) if sr else None,
-            })
-        out["steps"] = steps
+        out["steps"] = run_steps(session, run)
+        out["children"] = child_runs(session, run)
+        out["result_value"] = run_result(out["steps"])
+        out["warnings"] = sum(1 for st in out["steps"] if st.get("warning"))
         return RunDetail.model_validate(out)
     return RunPublic.model_validate(out)
+
+
+def run_steps(session: Session, run: Run) -> list[dict[str, Any]]:
+    """Every executed or skipped step in execution order (``position`` is the order the
+    executor recorded them in; a loop's inner step appears once per iteration), then the
+    top-level steps not reached yet as ``pending``."""
+    rows = session.exec(select(StepRun).where(StepRun.run_id == run.id)
+                        .order_by(StepRun.position, StepRun.started_at)).all()  # type: ignore[arg-type]
+    scopes = list(walk_steps(run.definition))
+    names = {scope.key: scope.step.get("name") or "" for scope in scopes}
+    continues = {scope.key for scope in scopes if scope.step.get("on_error") == "continue"}
+    steps: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for sr in rows:
+        path = sr.path or sr.step_key
+        seen.add(path)
+        out = _step_out(sr.step_key, sr.action, names.get(sr.step_key, ""), sr)
+        out.update(path=path, iteration=sr.iteration)
+        if sr.status == StepStatus.failed.value and sr.step_key in continues:
+            out["warning"] = True  # failed, and the run went on (on_error: continue)
+        steps.append(out)
+    for step in run.definition.get("steps", []):
+        if step["key"] not in seen:
+            steps.append({**_step_out(step["key"], step["action"], step.get("name") or "", None),
+                          "path": step["key"], "iteration": None})
+    return steps
+
+
+def _step_out(key: str, action: str, name: str, sr: StepRun | None) -> dict[str, Any]:
+    return {
+        "key": key,
+        "action": action,
+        "name": name,
+        "status": sr.status if sr else StepStatus.pending.value,
+        "attempts": sr.attempts if sr else 0,
+        "input": sr.input if sr else None,
+        "output": sr.output if sr else None,
+        "error": sr.error if sr else None,
+        "retry_delays": sr.retry_delays if sr else [],
+        "started_at": _iso(sr.started_at) if sr else None,
+        "finished_at": _iso(sr.finished_at) if sr else None,
+        "duration_ms": _duration_ms(sr.started_at, sr.finished_at) if sr else None,
+    }
+
+
+def run_result(steps: list[dict[str, Any]]) -> Any:
+    """A run's result value (what a parent's flow.call_workflow step gets): the value of its
+    flow.return step if one ran, else the output of its last finished top-level step."""
+    for st in steps:
+        if st["action"] == "flow.return" and st["status"] == StepStatus.succeeded.value:
+            return (st.get("output") or {}).get("value")
+    finished = [st for st in steps if st["iteration"] is None and "[" not in st["path"]
+                and st["status"] == StepStatus.succeeded.value]
+    return finished[-1]["output"] if finished else None
+
+
+def child_runs(session: Session, run: Run) -> list[dict[str, Any]]:
+    """Runs started by this run's flow.call_workflow steps, oldest first."""
+    children = session.exec(select(Run).where(Run.parent_run_id == run.id, Run.workspace_id == run.workspace_id)
+                            .order_by(Run.created_at)).all()  # type: ignore[arg-type]
+    return [{"id": c.id, "workflow_id": c.workflow_id, "workflow_name": (c.definition or {}).get("name"),
+             "status": c.status, "parent_path": c.parent_path, "created_at": _iso(c.created_at),
+             "finished_at": _iso(c.finished_at)} for c in children]
 
 
 def _duration_ms(start: datetime | None, end: datetime | None) -> int | None:
@@ -309,24 +376,57 @@ def list_runs(
 
 
 def cancel_run(session: Session, actor: Actor, run_id: str) -> Run:
-    """Cancel a queued, running or waiting run; a running step finishes, nothing after it runs."""
+    """Cancel a queued, running or waiting run; a running step finishes, nothing after it runs.
+
+    Runs it started and still waits for (flow.call_workflow) are cancelled with it, its pending
+    approvals and resume URLs stop working, and a parent waiting for it is woken (its calling
+    step then fails with "cancelled").
+    """
     actor.require(Role.editor)
     run = get_run(session, actor, run_id)
     if RunStatus(run.status).finished:
         raise Conflict(f"the run already {run.status}")
     check_run_transition(run.status, RunStatus.cancelled)
-    result = session.exec(  # type: ignore[call-overload]
-        update(Run)
-        .where(Run.id == run.id, cancellable(Run.__table__.c))
-        .values(status=RunStatus.cancelled.value, finished_at=utcnow(), lease_owner=None,
-                error="cancelled by " + actor.label)
-    )
-    if not result.rowcount:
+    if not _cancel_one(session, run.id, "cancelled by " + actor.label):
         raise Conflict("the run finished before it could be cancelled")
-    audit.record(session, actor, "run.cancel", "run", run.id, {})
+    children = _cancel_children(session, actor, run.id)
+    audit.record(session, actor, "run.cancel", "run", run.id, {"children": children} if children else {})
+    if run.parent_run_id:
+        wake(session, run.parent_run_id, run.workspace_id)
     session.flush()
     session.refresh(run)
     return run
+
+
+def _cancel_one(session: Session, run_id: str, error: str) -> bool:
+    result = session.exec(  # type: ignore[call-overload]
+        update(Run)
+        .where(Run.id == run_id, cancellable(Run.__table__.c))
+        .values(status=RunStatus.cancelled.value, finished_at=utcnow(), lease_owner=None, error=error)
+    )
+    if not result.rowcount:
+        return False
+    conn = session.connection()
+    conn.execute(update(Approval.__table__).where(Approval.__table__.c.run_id == run_id,
+                                                  Approval.__table__.c.status == "pending")
+                 .values(status="expired", decided_at=utcnow()))
+    conn.execute(update(WaitToken.__table__).where(WaitToken.__table__.c.run_id == run_id,
+                                                   WaitToken.__table__.c.status.in_(("pending", "waiting")))
+                 .values(status="expired"))
+    return True
+
+
+def _cancel_children(session: Session, actor: Actor, run_id: str, depth: int = 0) -> int:
+    """Cancel the active runs ``run_id`` started, and theirs (call depth is at most 5)."""
+    if depth > 10:
+        return 0
+    count = 0
+    children = session.exec(select(Run.id).where(Run.parent_run_id == run_id, Run.workspace_id == actor.workspace_id,
+                                                 cancellable(Run.__table__.c))).all()
+    for child_id in children:
+        if _cancel_one(session, child_id, f"cancelled with its parent run by {actor.label}"):
+            count += 1 + _cancel_children(session, actor, child_id, depth + 1)
+    return count
 
 
 def rerun(actor: Actor, run_id: str) -> StartedRun:
