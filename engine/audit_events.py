@@ -49,6 +49,8 @@ EVENTS: dict[str, str] = {
     "run.start": "someone started a run by hand",
     "run.rerun": "someone re-ran a run",
     "run.cancel": "someone cancelled a run",
+    "approval.approve": "someone approved a flow.approval step of a run (with their comment)",
+    "approval.reject": "someone rejected a flow.approval step of a run (with their comment)",
     # credentials
     "connection.create": "a connection was created (lists which secret fields were set)",
     "connection.update": "a connection changed (lists which secret fields changed)",

@@ -8,7 +8,9 @@ and the builder can all point at the exact field.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,6 +20,16 @@ from engine.expressions import contains_expression
 from engine.registry import all_actions, all_triggers
 
 STEP_KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+#: Flow-control limits (docs/flow-control.md): each is a save-time validation error.
+MAX_STEPS = 100  # steps per definition, counting nested ones
+MAX_LOOP_DEPTH = 4  # loops inside loops
+MAX_NESTING = 8  # branch/loop containers inside each other, whatever their kind
+BRANCH_ACTION = "flow.branch"
+LOOP_ACTION = "flow.loop"
+#: Actions whose step holds a nested list (``branches`` or ``steps``).
+CONTAINER_ACTIONS = frozenset({BRANCH_ACTION, LOOP_ACTION})
+WAIT_ACTION = "flow.wait_for_event"
 
 
 class RetryPolicy(BaseModel):
@@ -41,6 +53,27 @@ class StepDef(BaseModel):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     when: str | None = Field(None, max_length=2000)
     timeout_s: float | None = Field(None, gt=0, le=3600)
+    #: ``continue``: a failure is recorded (output ``{"error": ...}``) and the run goes on.
+    on_error: Literal["fail", "continue"] = "fail"
+    #: flow.branch only: the branches, in order.
+    branches: list[BranchDef] | None = Field(None, max_length=50)
+    #: flow.loop only: the steps run once per item.
+    steps: list[StepDef] | None = Field(None, max_length=MAX_STEPS)
+
+
+class BranchDef(BaseModel):
+    """One branch of a flow.branch step: a condition (or ``default``) and its own steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=STEP_KEY_PATTERN, max_length=64)
+    name: str = Field("", max_length=200)
+    when: str | None = Field(None, max_length=2000)
+    default: bool = False
+    steps: list[StepDef] = Field(default_factory=list, max_length=MAX_STEPS)
+
+
+StepDef.model_rebuild()
 
 
 class TriggerDef(BaseModel):
@@ -121,6 +154,25 @@ def validate_action_config(action_name: str, config: dict[str, Any], prefix: str
     return {}
 
 
+def _raw_steps(container: dict[str, Any], prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every step dict under ``container`` (nested lists included) with its dotted location,
+    before pydantic has looked at the shape (anything odd is skipped: pydantic reports it)."""
+    steps = container.get("steps")
+    if not isinstance(steps, list):
+        return
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict):
+            continue
+        loc = f"{prefix}steps.{index}"
+        yield loc, step
+        yield from _raw_steps(step, loc + ".")
+        branches = step.get("branches")
+        if isinstance(branches, list):
+            for b_index, branch in enumerate(branches):
+                if isinstance(branch, dict):
+                    yield from _raw_steps(branch, f"{loc}.branches.{b_index}.")
+
+
 def _shape_limits(raw: dict[str, Any]) -> dict[str, str]:
     """Nesting past FLOWMATE_MAX_JSON_DEPTH in step and trigger configs, and NUL characters in the
     plain-text fields (stored as text columns, where PostgreSQL refuses NUL)."""
@@ -130,19 +182,19 @@ def _shape_limits(raw: dict[str, Any]) -> dict[str, str]:
     limit = get_settings().max_json_depth
     fields: dict[str, str] = {}
     too_deep = f"nested more than {limit} levels deep (FLOWMATE_MAX_JSON_DEPTH)"
-    if json_depth(raw, stop_at=limit + 3) > limit + 3:  # + steps → step → config
+    # + steps → step → config, and four levels (steps → step → branches → branch) per container
+    if json_depth(raw, stop_at=limit + 3 + 4 * MAX_NESTING) > limit + 3 + 4 * MAX_NESTING:
         fields["__root__"] = too_deep
     for name in ("name", "description"):
         if isinstance(raw.get(name), str) and "\x00" in raw[name]:
             fields[name] = "must not contain NUL characters"
-    for index, step in enumerate(raw.get("steps") or [] if isinstance(raw.get("steps"), list) else []):
-        if not isinstance(step, dict):
-            continue
-        if json_depth(step.get("config"), stop_at=limit) > limit:
-            fields[f"steps.{index}.config"] = too_deep
-        for name in ("name", "when", "key"):
-            if isinstance(step.get(name), str) and "\x00" in step[name]:
-                fields[f"steps.{index}.{name}"] = "must not contain NUL characters"
+    if "__root__" not in fields:
+        for loc, step in _raw_steps(raw, ""):
+            if json_depth(step.get("config"), stop_at=limit) > limit:
+                fields[f"{loc}.config"] = too_deep
+            for name in ("name", "when", "key"):
+                if isinstance(step.get(name), str) and "\x00" in step[name]:
+                    fields[f"{loc}.{name}"] = "must not contain NUL characters"
     trigger = raw.get("trigger")
     if isinstance(trigger, dict) and json_depth(trigger.get("config"), stop_at=limit) > limit:
         fields["trigger.config"] = too_deep
@@ -151,10 +203,170 @@ def _shape_limits(raw: dict[str, Any]) -> dict[str, str]:
     return fields
 
 
-def validate_definition(raw: Any) -> WorkflowDefinition:
-    """Parse and check a workflow definition; raise ValidationFailed naming every bad field."""
+# ------------------------------------------------------------------------------ tree helpers
+
+
+@dataclass(frozen=True)
+class StepScope:
+    """One step of a (possibly nested) definition and where it sits.
+
+    ``loc`` is the dotted location validation errors use (``steps.1.steps.0``); ``loops`` the
+    keys of the enclosing flow.loop steps, outermost first; ``branch`` the ``(branch step key,
+    branch key)`` of the innermost enclosing branch, if any; ``parent`` the key of the innermost
+    enclosing container step; ``depth`` how many containers enclose it.
+    """
+
+    step: dict[str, Any]
+    loc: str
+    loops: tuple[str, ...] = ()
+    branch: tuple[str, str] | None = None
+    parent: str | None = None
+    depth: int = 0
+    #: Every enclosing container as (step key, branch key or None), outermost first.
+    ancestry: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.step["key"]
+
+
+def _as_dict(definition: Any) -> dict[str, Any]:
+    if isinstance(definition, BaseModel):
+        return definition.model_dump(exclude_none=True)
+    return definition or {}
+
+
+def walk_steps(definition: Any) -> Iterator[StepScope]:
+    """Every step of ``definition`` (a dict or a WorkflowDefinition), depth first in execution
+    order (a container before its inner steps), with its scope. The builder, validation, the
+    executor's limits and the run document all walk the tree this one way."""
+
+    def walk(steps: list[dict[str, Any]], prefix: str, loops: tuple[str, ...], branch: tuple[str, str] | None,
+             parent: str | None, ancestry: tuple[tuple[str, str | None], ...]) -> Iterator[StepScope]:
+        for index, step in enumerate(steps or []):
+            loc = f"{prefix}steps.{index}"
+            yield StepScope(step, loc, loops, branch, parent, len(ancestry), ancestry)
+            key = step.get("key", "")
+            if step.get("steps") is not None:
+                yield from walk(step["steps"], loc + ".", (*loops, key) if step.get("action") == LOOP_ACTION
+                                else loops, branch, key, (*ancestry, (key, None)))
+            for b_index, br in enumerate(step.get("branches") or []):
+                yield from walk(br.get("steps") or [], f"{loc}.branches.{b_index}.", loops, (key, br.get("key", "")),
+                                key, (*ancestry, (key, br.get("key", ""))))
+
+    yield from walk(_as_dict(definition).get("steps") or [], "", (), None, None, ())
+
+
+#: What ``loop.*`` offers inside a loop (the builder's expression helper lists these).
+LOOP_VARIABLES = ("loop.item", "loop.index", "loop.first", "loop.last")
+
+
+@dataclass
+class VisibleScope:
+    """What a step's expressions can refer to: earlier steps' outputs, loop variables, and the
+    wait steps whose ``resume_url('key')`` it may put in a message."""
+
+    steps: list[StepScope] = field(default_factory=list)
+    loop_variables: list[str] = field(default_factory=list)
+    #: Enclosing loops, outermost first (``loops.<key>.item`` reaches an outer loop's item).
+    loops: list[str] = field(default_factory=list)
+    wait_keys: list[str] = field(default_factory=list)
+
+
+def visible_steps(definition: Any, step_key: str) -> VisibleScope:
+    """The steps whose outputs are in scope for ``step_key``: those that ran before it on every
+    path to it. Earlier siblings in each enclosing list, and steps inside earlier branches (they
+    ran, or were recorded skipped); never steps of another branch of an enclosing branch step,
+    never later steps, and never steps inside an earlier loop (outside it only the loop's own
+    output, ``{count, results}``, exists). Unknown key: an empty scope."""
+    scopes = list(walk_steps(definition))
+    target = next((s for s in scopes if s.key == step_key), None)
+    out = VisibleScope()
+    if target is None:
+        return out
+    out.loops = list(target.loops)
+    out.loop_variables = list(LOOP_VARIABLES) if target.loops else []
+    order = {s.key: i for i, s in enumerate(scopes)}
+    mine = order[step_key]
+    for other in scopes:
+        if order[other.key] >= mine:
+            break
+        # An enclosing container has not finished: its own output is not there yet.
+        if any(other.key == key for key, _ in target.ancestry):
+            continue
+        # Inside a container that does not enclose the target: only visible if every such
+        # container is a branch step (steps of a taken branch share the run's scope) and the
+        # branch is not a sibling branch of one enclosing the target.
+        ok = True
+        for key, branch in other.ancestry:
+            if (key, branch) in target.ancestry:
+                continue
+            if branch is None or any(key == k for k, _ in target.ancestry):
+                ok = False  # a loop's inner step, or another branch of an enclosing branch step
+                break
+        if ok:
+            out.steps.append(other)
+    out.wait_keys = [s.key for s in scopes if s.step.get("action") == WAIT_ACTION]
+    return out
+
+
+# ------------------------------------------------------------------------------- validation
+
+
+def _check_step(step: StepDef, loc: str, loops: int, nesting: int, fields: dict[str, str],
+                seen: dict[str, str], actions: dict[str, Any]) -> None:
     from engine.expressions import check_syntax
 
+    if step.key in seen:
+        fields[f"{loc}.key"] = f"duplicate step key {step.key!r} (also used at {seen[step.key]})"
+    seen.setdefault(step.key, loc)
+    if step.action not in actions:
+        fields[f"{loc}.action"] = f"unknown action {step.action!r}; known: {', '.join(sorted(actions))}"
+    else:
+        fields.update(validate_action_config(step.action, step.config, f"{loc}.config"))
+    fields.update(check_syntax(step.config, f"{loc}.config"))
+    if step.when:
+        fields.update(check_syntax(step.when if "{{" in step.when else "{{ " + step.when + " }}", f"{loc}.when"))
+    is_branch, is_loop = step.action == BRANCH_ACTION, step.action == LOOP_ACTION
+    if step.branches is not None and not is_branch:
+        fields[f"{loc}.branches"] = f"only {BRANCH_ACTION} steps have branches"
+    if step.steps is not None and not is_loop:
+        fields[f"{loc}.steps"] = f"only {LOOP_ACTION} steps have inner steps (a branch's steps go in its branches)"
+    if is_branch and not step.branches:
+        fields[f"{loc}.branches"] = "a branch step needs at least one branch"
+    if (is_branch or is_loop) and nesting + 1 > MAX_NESTING:
+        fields[f"{loc}.action"] = f"branches and loops nest at most {MAX_NESTING} deep"
+        return
+    if is_loop:
+        if loops + 1 > MAX_LOOP_DEPTH:
+            fields[f"{loc}.action"] = f"loops nest at most {MAX_LOOP_DEPTH} deep"
+        for index, inner in enumerate(step.steps or []):
+            _check_step(inner, f"{loc}.steps.{index}", loops + 1, nesting + 1, fields, seen, actions)
+    if is_branch and step.branches:
+        branch_keys: set[str] = set()
+        defaults = [i for i, b in enumerate(step.branches) if b.default]
+        if len(defaults) > 1:
+            fields[f"{loc}.branches.{defaults[1]}.default"] = "only one branch can be the default"
+        for b_index, branch in enumerate(step.branches):
+            b_loc = f"{loc}.branches.{b_index}"
+            if branch.key in branch_keys:
+                fields[f"{b_loc}.key"] = f"duplicate branch key {branch.key!r}"
+            branch_keys.add(branch.key)
+            if not branch.default and not (branch.when or "").strip():
+                fields[f"{b_loc}.when"] = "a branch needs a condition unless it is the default branch"
+            if branch.when:
+                source = branch.when if "{{" in branch.when else "{{ " + branch.when + " }}"
+                fields.update(check_syntax(source, f"{b_loc}.when"))
+            for index, inner in enumerate(branch.steps):
+                _check_step(inner, f"{b_loc}.steps.{index}", loops, nesting + 1, fields, seen, actions)
+
+
+def validate_definition(raw: Any) -> WorkflowDefinition:
+    """Parse and check a workflow definition; raise ValidationFailed naming every bad field.
+
+    Nested steps (branches, loops) are checked where they sit: an error's location is the dotted
+    path to it (``steps.1.steps.0.config.url``), so the builder highlights the nested field.
+    """
     if not isinstance(raw, dict):
         raise ValidationFailed("A workflow definition must be a JSON object", {"__root__": "expected an object"})
     shape = _shape_limits(raw)
@@ -167,20 +379,11 @@ def validate_definition(raw: Any) -> WorkflowDefinition:
 
     fields: dict[str, str] = {}
     actions = all_actions()
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     for index, step in enumerate(definition.steps):
-        prefix = f"steps.{index}"
-        if step.key in seen:
-            fields[f"{prefix}.key"] = f"duplicate step key {step.key!r} (also used by step {seen[step.key] + 1})"
-        seen.setdefault(step.key, index)
-        if step.action not in actions:
-            fields[f"{prefix}.action"] = f"unknown action {step.action!r}; known: {', '.join(sorted(actions))}"
-        else:
-            fields.update(validate_action_config(step.action, step.config, f"{prefix}.config"))
-        fields.update(check_syntax(step.config, f"{prefix}.config"))
-        if step.when:
-            fields.update(check_syntax(step.when if "{{" in step.when else "{{ " + step.when + " }}",
-                                       f"{prefix}.when"))
+        _check_step(step, f"steps.{index}", 0, 0, fields, seen, actions)
+    if len(seen) > MAX_STEPS:
+        fields["steps"] = f"a workflow has at most {MAX_STEPS} steps in all (this one has {len(seen)}, nested included)"
 
     triggers = all_triggers()
     trigger_spec = triggers.get(definition.trigger.type)

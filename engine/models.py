@@ -125,6 +125,9 @@ class Step(SQLModel, table=True):
     when: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     timeout_s: float | None = None
     position: int = 0
+    #: Flow control (docs/flow-control.md): ``on_error``, and the nested ``branches``/``steps``
+    #: of flow.branch and flow.loop steps, as in the definition; null for a plain step.
+    flow: dict | None = _json_nullable()
 
 
 class Run(SQLModel, table=True):
@@ -154,17 +157,25 @@ class Run(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     result: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     rerun_of: str | None = Field(default=None, max_length=32)
+    #: A child run started by flow.call_workflow: the parent run and the calling step's path.
+    parent_run_id: str | None = Field(default=None, max_length=32, index=True)
+    parent_path: str | None = Field(default=None, max_length=512)
     created_at: datetime = _created()
     started_at: datetime | None = _ts()
     finished_at: datetime | None = _ts()
 
 
 class StepRun(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("run_id", "step_key", name="uq_steprun_run_key"),)
+    # One row per executed step *path*: a loop's inner step has a row per iteration.
+    __table_args__ = (UniqueConstraint("run_id", "path", name="uq_steprun_run_path"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     run_id: str = Field(foreign_key="run.id", index=True, max_length=32)
     step_key: str = Field(max_length=64)
+    #: ``key`` outside loops, ``loop[i].key`` inside (``outer[1].inner[3].key`` nested).
+    path: str | None = Field(default=None, max_length=512)
+    #: The innermost loop iteration (0-based); null outside loops.
+    iteration: int | None = None
     action: str = Field(max_length=64)
     position: int = 0
     status: str = Field(default=StepStatus.pending.value, max_length=16)
@@ -522,3 +533,51 @@ class WorkspaceAuthPolicy(SQLModel, table=True):
     require_sso: bool = False
     updated_at: datetime = _created()
 
+
+
+class ApprovalStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    expired = "expired"
+
+
+class Approval(SQLModel, table=True):
+    """A flow.approval step waiting for a person (one row per run and step path)."""
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "step_path", name="uq_approval_run_path"),
+        Index("ix_approval_ws_status_created", "workspace_id", "status", "created_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=32)
+    run_id: str = Field(foreign_key="run.id", index=True, max_length=32)
+    step_path: str = Field(max_length=512)
+    message: str = Field(default="", sa_column=Column(Text, nullable=False))
+    approver_role: str = Field(default=Role.admin.value, max_length=16)
+    status: str = Field(default=ApprovalStatus.pending.value, max_length=16)
+    decided_by: str | None = Field(default=None, max_length=320)
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _created()
+    decided_at: datetime | None = _ts()
+    expires_at: datetime | None = _ts()
+
+
+class WaitToken(SQLModel, table=True):
+    """The resume URL of a flow.wait_for_event step: only the token's SHA-256 is stored.
+
+    ``status``: ``pending`` (the URL exists, the step is not waiting yet), ``waiting``,
+    ``resumed`` (``result`` holds the POSTed JSON) or ``expired``.
+    """
+
+    __table_args__ = (UniqueConstraint("run_id", "step_path", name="uq_waittoken_run_path"),)
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    run_id: str = Field(foreign_key="run.id", index=True, max_length=32)
+    step_path: str = Field(max_length=512)
+    status: str = Field(default="pending", max_length=16)
+    result: Any = _json_nullable()
+    created_at: datetime = _created()
+    resumed_at: datetime | None = _ts()
+    expires_at: datetime | None = _ts()

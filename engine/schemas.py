@@ -42,6 +42,10 @@ class StepPublic(_Public):
     name: str | None = None
     when: str | None = None
     timeout_s: float | None = None
+    on_error: Literal["fail", "continue"] | None = None
+    #: flow.branch: ``[{key, name, when, default, steps}]``; flow.loop: ``steps`` (same shape as here).
+    branches: list[dict[str, Any]] | None = None
+    steps: list[dict[str, Any]] | None = None
 
 
 class WorkflowPublic(_Public):
@@ -59,7 +63,12 @@ class WorkflowPublic(_Public):
 
 
 class StepRunPublic(_Public):
+    """One executed or skipped step of a run, in execution order (a loop's inner step once per
+    iteration)."""
+
     key: str
+    path: str = Field("", description="`key`, or `loop[i].key` inside a loop (`outer[1].inner[3].key` nested)")
+    iteration: int | None = Field(None, description="The innermost loop iteration (0-based); null outside loops")
     action: str
     name: str
     status: StepStatusName
@@ -86,6 +95,9 @@ class RunPublic(_Public):
     error: str | None = None
     result: str | None = None
     rerun_of: str | None = None
+    parent_run_id: str | None = Field(None, description="The run whose flow.call_workflow step started this one")
+    parent_path: str | None = Field(None, description="The path of that calling step in the parent run")
+    warnings: int = Field(0, description="Steps that failed with on_error: continue (the run still succeeded)")
     created_at: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
@@ -98,6 +110,49 @@ class RunDetail(RunPublic):
 
     trigger: Any = None
     steps: list[StepRunPublic] = Field(default_factory=list)
+    children: list[ChildRunPublic] = Field(default_factory=list, description="Runs started by this run's steps")
+    result_value: Any = Field(None, description="The run's result as JSON: flow.return's value, else the last output")
+
+
+class ChildRunPublic(_Public):
+    """A run started by a flow.call_workflow step (listed on its parent)."""
+
+    id: str
+    workflow_id: str
+    workflow_name: str | None = None
+    status: RunStatusName
+    parent_path: str | None = None
+    created_at: str | None = None
+    finished_at: str | None = None
+
+
+class ApprovalPublic(_Public):
+    """A flow.approval step waiting for (or decided by) a person."""
+
+    id: str
+    run_id: str
+    workflow_id: str | None = None
+    workflow_name: str | None = None
+    step_path: str
+    message: str
+    approver_role: str
+    status: Literal["pending", "approved", "rejected", "expired"]
+    decided_by: str | None = None
+    comment: str | None = None
+    created_at: str | None = None
+    decided_at: str | None = None
+    expires_at: str | None = None
+    can_decide: bool = Field(False, description="The asking member's role is high enough to decide")
+
+
+class ResumeAnswer(BaseModel):
+    """What a POST to a resume URL answers."""
+
+    resumed: bool
+    result: Any = None
+
+
+RunDetail.model_rebuild()
 
 
 class Page(BaseModel, Generic[T]):

@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 
 from engine.config import get_settings
 from engine.db import as_aware, get_engine, session_scope, utcnow
+from engine.definition import walk_steps
 from engine.errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
 from engine.metrics import RUNS_CREATED, safe_inc
 from engine.models import Role, Run, RunStatus, StepRun, StepStatus, Trigger, Workflow, Workspace, new_id
@@ -246,6 +247,8 @@ def run_view(session: Session, run: Run, *, include_steps: bool = True) -> RunPu
         "error": run.error,
         "result": run.result,
         "rerun_of": run.rerun_of,
+        "parent_run_id": run.parent_run_id,
+        "parent_path": run.parent_path,
         "created_at": _iso(run.created_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
@@ -256,27 +259,75 @@ def run_view(session: Session, run: Run, *, include_steps: bool = True) -> RunPu
         from engine.redaction import redact  # trigger fields such as password/api_key, as in step inputs
 
         out["trigger"] = redact(run.trigger_payload)
-        rows = {sr.step_key: sr for sr in session.exec(select(StepRun).where(StepRun.run_id == run.id)).all()}
-        steps = []
-        for step in run.definition.get("steps", []):
-            sr = rows.get(step["key"])
-            steps.append({
-                "key": step["key"],
-                "action": step["action"],
-                "name": step.get("name") or "",
-                "status": sr.status if sr else StepStatus.pending.value,
-                "attempts": sr.attempts if sr else 0,
-                "input": sr.input if sr else None,
-                "output": sr.output if sr else None,
-                "error": sr.error if sr else None,
-                "retry_delays": sr.retry_delays if sr else [],
-                "started_at": _iso(sr.started_at) if sr else None,
-                "finished_at": _iso(sr.finished_at) if sr else None,
-                "duration_ms": _duration_ms(sr.started_at, sr.finished_at) if sr else None,
-            })
-        out["steps"] = steps
+        out["steps"] = run_steps(session, run)
+        out["children"] = child_runs(session, run)
+        out["result_value"] = run_result(out["steps"])
+        out["warnings"] = sum(1 for st in out["steps"] if st.get("warning"))
         return RunDetail.model_validate(out)
     return RunPublic.model_validate(out)
+
+
+def run_steps(session: Session, run: Run) -> list[dict[str, Any]]:
+    """Every executed or skipped step in execution order (``position`` is the order the
+    executor recorded them in; a loop's inner step appears once per iteration), then the
+    top-level steps not reached yet as ``pending``."""
+    rows = session.exec(select(StepRun).where(StepRun.run_id == run.id)
+                        .order_by(StepRun.position, StepRun.started_at)).all()  # type: ignore[arg-type]
+    scopes = list(walk_steps(run.definition))
+    names = {scope.key: scope.step.get("name") or "" for scope in scopes}
+    continues = {scope.key for scope in scopes if scope.step.get("on_error") == "continue"}
+    steps: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for sr in rows:
+        path = sr.path or sr.step_key
+        seen.add(path)
+        out = _step_out(sr.step_key, sr.action, names.get(sr.step_key, ""), sr)
+        out.update(path=path, iteration=sr.iteration)
+        if sr.status == StepStatus.failed.value and sr.step_key in continues:
+            out["warning"] = True  # failed, and the run went on (on_error: continue)
+        steps.append(out)
+    for step in run.definition.get("steps", []):
+        if step["key"] not in seen:
+            steps.append({**_step_out(step["key"], step["action"], step.get("name") or "", None),
+                          "path": step["key"], "iteration": None})
+    return steps
+
+
+def _step_out(key: str, action: str, name: str, sr: StepRun | None) -> dict[str, Any]:
+    return {
+        "key": key,
+        "action": action,
+        "name": name,
+        "status": sr.status if sr else StepStatus.pending.value,
+        "attempts": sr.attempts if sr else 0,
+        "input": sr.input if sr else None,
+        "output": sr.output if sr else None,
+        "error": sr.error if sr else None,
+        "retry_delays": sr.retry_delays if sr else [],
+        "started_at": _iso(sr.started_at) if sr else None,
+        "finished_at": _iso(sr.finished_at) if sr else None,
+        "duration_ms": _duration_ms(sr.started_at, sr.finished_at) if sr else None,
+    }
+
+
+def run_result(steps: list[dict[str, Any]]) -> Any:
+    """A run's result value (what a parent's flow.call_workflow step gets): the value of its
+    flow.return step if one ran, else the output of its last finished top-level step."""
+    for st in steps:
+        if st["action"] == "flow.return" and st["status"] == StepStatus.succeeded.value:
+            return (st.get("output") or {}).get("value")
+    finished = [st for st in steps if st["iteration"] is None and "[" not in st["path"]
+                and st["status"] == StepStatus.succeeded.value]
+    return finished[-1]["output"] if finished else None
+
+
+def child_runs(session: Session, run: Run) -> list[dict[str, Any]]:
+    """Runs started by this run's flow.call_workflow steps, oldest first."""
+    children = session.exec(select(Run).where(Run.parent_run_id == run.id, Run.workspace_id == run.workspace_id)
+                            .order_by(Run.created_at)).all()  # type: ignore[arg-type]
+    return [{"id": c.id, "workflow_id": c.workflow_id, "workflow_name": (c.definition or {}).get("name"),
+             "status": c.status, "parent_path": c.parent_path, "created_at": _iso(c.created_at),
+             "finished_at": _iso(c.finished_at)} for c in children]
 
 
 def _duration_ms(start: datetime | None, end: datetime | None) -> int | None:

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from engine.crypto import decrypt_json, encrypt_json, new_token
 from engine.db import as_aware, utcnow
-from engine.definition import WorkflowDefinition, validate_definition
+from engine.definition import RetryPolicy, WorkflowDefinition, validate_definition
 from engine.errors import NotFound, ValidationFailed
 from engine.models import Role, Run, Step, StepRun, Trigger, Workflow
 from engine.registry import get_trigger
@@ -63,6 +63,7 @@ def _apply_definition(session: Session, wf: Workflow, definition: WorkflowDefini
         session.add(Step(
             workflow_id=wf.id, key=step.key, action=step.action, name=step.name, config=step.config,
             retry=step.retry.model_dump(), when=step.when, timeout_s=step.timeout_s, position=position,
+            flow=flow_fields(step),
         ))
     return trigger
 
@@ -169,6 +170,36 @@ def step_definition(step: Step) -> dict[str, Any]:
         out["when"] = step.when
     if step.timeout_s:
         out["timeout_s"] = step.timeout_s
+    out.update(step.flow or {})
+    return out
+
+
+def flow_fields(step: Any) -> dict[str, Any] | None:
+    """A top-level step's flow-control fields as stored in ``Step.flow`` (``on_error`` and the
+    nested ``branches``/``steps``, exported exactly as saved); None for a plain step."""
+    data = step.model_dump(include={"on_error", "branches", "steps"}, exclude_none=True)
+    if data.get("on_error") == "fail":
+        data.pop("on_error")
+    return _compact(data) or None
+
+
+def _compact(value: Any) -> Any:
+    """Nested steps without default-valued noise, the way a person writes them (``on_error:
+    fail``, empty names, the default retry policy are left out)."""
+    default_retry = RetryPolicy().model_dump()
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if item is None or (key in ("name",) and item == "") or (key == "on_error" and item == "fail"):
+            continue
+        if key == "retry" and item == default_retry:
+            continue
+        if key == "default" and item is False:
+            continue
+        out[key] = _compact(item) if key in ("branches", "steps") else item
     return out
 
 

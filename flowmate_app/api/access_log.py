@@ -15,7 +15,8 @@ import logging
 import re
 from typing import Any
 
-_HOOK_PATH = re.compile(r"(/hooks/)([A-Za-z0-9_-]{6})[A-Za-z0-9_%-]*")
+#: ``/hooks/resume/<token>`` (a resume URL) is cut after "resume" too: its token is a credential.
+_HOOK_PATH = re.compile(r"(/hooks/)([A-Za-z0-9_-]{6})[A-Za-z0-9_%/-]*")
 ACCESS_LOGGERS = ("granian.access", "uvicorn.access")
 
 

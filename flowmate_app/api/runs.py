@@ -50,3 +50,12 @@ def rerun(run_id: str, actor: Actor = Depends(current_actor)) -> Any:
     run = service.rerun(actor, run_id)
     with session_scope() as session:
         return service.run_public(session, service.get_run(session, actor, run.id))
+
+
+@router.get("/{run_id}/resume_url", responses=responses(404), summary="The resume URL of a waiting event step")
+def resume_url(run_id: str, path: str = Query(..., max_length=512, description="The step's path"),
+               actor: Actor = Depends(current_actor)) -> Any:
+    from engine.services import waits
+
+    with session_scope() as session:
+        return {"path": path, "resume_url": waits.resume_url(session, actor, run_id, path)}

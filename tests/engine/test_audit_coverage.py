@@ -26,6 +26,15 @@ EXTRA_MODULES = ("engine.executor", "engine.scheduler")
 EXCEPTIONS: dict[str, str] = {
     "engine.executor:*": "run and step state changes: the run itself (steps, inputs, outputs, errors, attempts) is "
                          "the record, kept per run on the Runs page; auditing each would double every write",
+    "engine.services.approvals:create": "the executor records a waiting approval step: the run's step is the record; "
+                                        "the decision (approve/reject) is audited",
+    "engine.services.approvals:expire": "a timed-out approval step: the run's failed or continued step is the record",
+    "engine.services.waits:register": "the executor records a resume URL of a run's step: the run is the record",
+    "engine.services.waits:expire": "a timed-out wait step: the run's step is the record",
+    "engine.services.waits:resume": "a POST to a resume URL, like a webhook call: the resumed step's output is the "
+                                    "record (an audit row per call would let anyone with the URL fill the trail)",
+    "engine.services.wakeups:wake": "moves a waiting run's next attempt to now; the change that woke it is audited",
+    "engine.services.wakeups:wake_now": "the same, on a Core connection",
     "engine.scheduler:tick": "cron firing moves next_fire_at and creates runs; each run is its own record",
     "engine.services.runs:create_webhook_run": "the webhook intake hot path: the run row is the record (trigger "
                                                 "payload, time); an audit row per request would halve throughput",

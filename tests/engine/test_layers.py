@@ -43,7 +43,7 @@ LAYER_OF: dict[str, str] = {
     "engine.services": "services", "engine.catalog": "services", "engine.seed": "services",
     "engine.oauth": "services",  # connect and token refresh write connections
     # executor: runs one run
-    "engine.executor": "executor",
+    "engine.executor": "executor", "engine.flow": "executor",
     # background duties around the executor
     "engine.scheduler": "maintenance", "engine.maintenance": "maintenance", "engine.liveness": "maintenance",
     "engine.backup": "maintenance",
