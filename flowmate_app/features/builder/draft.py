@@ -178,7 +178,8 @@ def step_from_definition(step: dict[str, Any], catalogue: dict[str, ActionInfo] 
     branches = step.get("branches")
     inner = step.get("steps")
     return StepDraft(
-        uid=new_uid(), key=str(step.get("key", "")), action=str(step.get("action", "")), name=str(step.get("name") or ""),
+        uid=new_uid(), key=str(step.get("key", "")), action=str(step.get("action", "")),
+        name=str(step.get("name") or ""),
         values=values, extra=config, when=str(step.get("when") or ""), retry=retry,
         timeout_s=_num(step.get("timeout_s")), present=present,
         on_error=str(step.get("on_error") or "fail"), retry_present="retry" in step,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from engine.definition import BRANCH_ACTION, LOOP_ACTION, MAX_LOOP_DEPTH
 from flowmate_app.features.builder.draft import (
     RETRY_FIELDS,
     ActionInfo,
@@ -26,12 +27,8 @@ from flowmate_app.features.builder.draft import (
 )
 from flowmate_app.features.builder.schema_form import initial_raw
 
-BRANCH_ACTION = "flow.branch"
-LOOP_ACTION = "flow.loop"
-WAIT_ACTION = "flow.wait_for_event"
-#: Loops nest at most this deep (engine.definition.MAX_LOOP_DEPTH says the same at save time).
-MAX_LOOP_DEPTH = 4
 ROOT = "root"
+
 
 
 @dataclass
