@@ -118,7 +118,7 @@ def test_build_a_branch_in_a_loop_save_and_reload_unchanged(page: Page, app_serv
     lanes = branch.locator('[data-lane-kind="branch"]')
     expect(lanes).to_have_count(2)
     lanes.nth(0).get_by_label("Branch name").fill("Big")
-    lanes.nth(0).get_by_label("Condition").fill("{{ loop.item.qty > 10 }}")
+    lanes.nth(0).get_by_role("textbox", name="Condition").fill("{{ loop.item.qty > 10 }}")
     expect(lanes.nth(1).get_by_role("switch")).to_be_checked()  # "Otherwise" is the default branch
 
     _add_to(page, "Big", "Log")
@@ -169,7 +169,7 @@ def test_build_a_branch_in_a_loop_save_and_reload_unchanged(page: Page, app_serv
 
     # A nested validation error shows on the nested field.
     lane = page.locator('[data-step-key="branch"] [data-lane-kind="branch"]').nth(0)
-    lane.get_by_label("Condition").fill("")
+    lane.get_by_role("textbox", name="Condition").fill("")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(lane.get_by_role("alert")).to_contain_text("condition")
     page.set_viewport_size(PHONE)
