@@ -40,11 +40,25 @@ class ActionContext:
     #: OAuth token handling (engine.oauth.tokens: refresh under a lock, retry once on a 401),
     #: handed in by whoever builds the context, for the same reason.
     oauth: Any = None
+    #: ``key``, or ``loop[i].key`` inside a loop: one step execution's identity in its run.
+    step_path: str | None = None
+    #: Flow-control operations of this step (engine.flow.handle.FlowHandle: approvals, resume
+    #: URLs, child runs), handed in by the executor for the flow.* actions.
+    flow: Any = None
 
     @property
     def idempotency_key(self) -> str:
-        """Stable across retries of the same step, so targets can de-duplicate our calls."""
-        return f"{self.run_id}:{self.step_key}"
+        """Stable across retries of the same step execution (each loop iteration its own), so
+        targets can de-duplicate our calls: ``"{run_id}:{path}"``."""
+        return f"{self.run_id}:{self.step_path or self.step_key}"
+
+    def flow_api(self) -> Any:
+        """The flow-control handle (flow.* actions only run inside a workflow run)."""
+        from engine.errors import PermanentError
+
+        if self.flow is None:
+            raise PermanentError("flow-control steps run inside a workflow run only")
+        return self.flow
 
     def consent(self) -> Any:
         """The contacts/consent service for marketing checks and consent records."""

@@ -44,6 +44,8 @@ from engine.db import as_aware, db_clock, get_engine, is_connection_error, utcno
 from engine.definition import RetryPolicy, pydantic_fields
 from engine.errors import PermanentError, RetryableError, SkipStep, StepError, StopRun, Suspend
 from engine.expressions import evaluate_condition, render, render_budget
+from engine.flow.paths import ITERATION, PATH
+from engine.flow.runner import FlowRunner
 from engine.jsoncodec import clean_text
 from engine.messaging import UNSUBSCRIBE_PLACEHOLDER
 from engine.models import Run, RunStatus, StepRun, StepStatus, new_id
@@ -52,7 +54,7 @@ from engine.redaction import redact
 from engine.registry import get_action
 from engine.services import contacts as contacts_service
 from engine.services.usage import USAGE
-from engine.states import HELD_RUN_STATE, STEP_DONE_STATES, ExecOutcome, claimable
+from engine.states import HELD_RUN_STATE, ExecOutcome, claimable
 
 log = structlog.get_logger("flowmate.executor")
 runs_t = Run.__table__
@@ -78,7 +80,8 @@ _CLAIM = (
         started_at=func.coalesce(runs_t.c.started_at, db_clock("now_s")),  # first start survives resumes
     )
     .returning(runs_t.c.id, runs_t.c.workspace_id, runs_t.c.workflow_id, runs_t.c.definition,
-               runs_t.c.trigger_payload, runs_t.c.attempt, runs_t.c.started_at, runs_t.c.trigger_type)
+               runs_t.c.trigger_payload, runs_t.c.attempt, runs_t.c.started_at, runs_t.c.trigger_type,
+               runs_t.c.parent_run_id)
 )
 _GUARD = update(runs_t).where(*_OURS).values(lease_expires_at=db_clock("lease_s"))
 _RELEASE = update(runs_t).where(*_OURS).values(
@@ -443,7 +446,7 @@ class Executor:
                 with get_engine().connect() as conn:
                     return conn.execute(select(steps_t).where(steps_t.c.run_id == run_id)).mappings().all()
 
-            done = {r["step_key"]: dict(r) for r in _with_db_retry(load, "load steps")}
+            done = {r["path"] or r["step_key"]: dict(r) for r in _with_db_retry(load, "load steps")}
         self._tl.buffer = []
         definition = run["definition"] or {}
         context: dict[str, Any] = {
@@ -454,43 +457,39 @@ class Executor:
             "workflow": {"id": run["workflow_id"], "name": definition.get("name", "")},
             "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,  # email.send puts each recipient's own link here
         }
-        executed = 0
+        # Branches, loops, waits and paths: engine/flow/ walks the step tree and calls _run_step.
+        runner = FlowRunner(self, run, bound, done, context)
+        tree = await runner.run()
+        executed, workspace_id = runner.executed, run["workspace_id"]
         steps = definition.get("steps", [])
-        for position, step in enumerate(steps):
-            key = step["key"]
-            prior = done.get(key)
-            if prior and prior["status"] in STEP_DONE_STATES:
-                context["steps"][key] = {"output": prior["output"], "status": prior["status"]}
-                continue
-            step_log = bound.bind(step_key=key, action=step["action"])
-            step_t0 = time.perf_counter()
-            result = await self._run_step(run, step, position, prior, context, step_log)
-            metrics.record_step(step["action"], result.status, time.perf_counter() - step_t0)
-            executed += 1 if result.status != ExecOutcome.skipped else 0
-            if result.status in (ExecOutcome.succeeded, ExecOutcome.skipped):
-                context["steps"][key] = {"output": result.detail.get("output"), "status": result.status}
-                continue
-            if result.status == ExecOutcome.stopped:
-                self._finish(run_id, RunStatus.succeeded, result=result.detail.get("reason"), steps=executed,
-                             workspace_id=run["workspace_id"], skip=(steps[position + 1 :], position + 1))
-                step_log.info("run.stopped", reason=result.detail.get("reason"))
-                return Outcome(status=ExecOutcome.succeeded, detail={"stopped": True})
-            if result.status == ExecOutcome.waiting:
-                self._park(run_id, result.requeue_in or 0, steps=executed, workspace_id=run["workspace_id"])
-                return Outcome(status=ExecOutcome.waiting, requeue_in=result.requeue_in)
-            # failed
-            self._finish(run_id, RunStatus.failed, error=f"Step '{key}' failed: {result.error}", steps=executed,
-                         workspace_id=run["workspace_id"], skip=(steps[position + 1 :], position + 1))
-            step_log.warning("run.failed", error=result.error)
-            return Outcome(status=ExecOutcome.failed, error=result.error)
-        self._finish(run_id, RunStatus.succeeded, steps=executed, workspace_id=run["workspace_id"])
+        if tree.status == ExecOutcome.waiting:
+            self._park(run_id, tree.requeue_in or 0, steps=executed, workspace_id=workspace_id)
+            runner.after_park()
+            return Outcome(status=ExecOutcome.waiting, requeue_in=tree.requeue_in)
+        rest = (steps[tree.top_index + 1:], runner.position) if tree.top_index is not None else None
+        if tree.status == ExecOutcome.stopped:
+            self._finish(run_id, RunStatus.succeeded, result=tree.reason, steps=executed, workspace_id=workspace_id,
+                         skip=rest)
+            bound.info("run.stopped", reason=tree.reason)
+            runner.after_finish()
+            return Outcome(status=ExecOutcome.succeeded, detail={"stopped": True})
+        if tree.status == ExecOutcome.failed:
+            self._finish(run_id, RunStatus.failed, error=f"Step '{tree.failed_key}' failed: {tree.error}",
+                         steps=executed, workspace_id=workspace_id, skip=rest)
+            bound.warning("run.failed", step_key=tree.failed_key, error=tree.error)
+            runner.after_finish()
+            return Outcome(status=ExecOutcome.failed, error=tree.error)
+        self._finish(run_id, RunStatus.succeeded, steps=executed, workspace_id=workspace_id, skip=rest,
+                     result=runner.warning_text())
         bound.info("run.succeeded", steps=len(steps))
+        runner.after_finish()
         return Outcome(status=ExecOutcome.succeeded)
 
     # -- one step ---------------------------------------------------------------------------
 
     async def _run_step(self, run: dict[str, Any], step: dict[str, Any], position: int,
-                        prior: dict[str, Any] | None, context: dict[str, Any], step_log: Any) -> Outcome:
+                        prior: dict[str, Any] | None, context: dict[str, Any], step_log: Any,
+                        flow: Any = None) -> Outcome:
         run_id, key = run["id"], step["key"]
         try:
             spec = get_action(step["action"])
@@ -539,7 +538,8 @@ class Executor:
                      "exists": True, "started_at": started}
 
         actx = ActionContext(
-            run_id=run_id, step_key=key, workflow_id=run["workflow_id"], workspace_id=run["workspace_id"],
+            run_id=run_id, step_key=key, step_path=step.get(PATH, key), flow=flow,
+            workflow_id=run["workflow_id"], workspace_id=run["workspace_id"],
             attempt=attempts, resume_at=resume_at, settings=self.settings, log=step_log,
             connection_loader=lambda ref: self._load_connection(run["workspace_id"], ref, secrets),
             contacts=contacts_service, oauth=oauth_tokens,
@@ -597,8 +597,10 @@ class Executor:
                    message: str, safe_input: Any, attempts: int | None = None,
                    started: datetime | None = None) -> Outcome:
         attempts = attempts if attempts is not None else ((prior or {}).get("attempts") or 0) + 1
+        continued = {"error": message} if step.get("on_error") == "continue" else None  # the run goes on
         self._write_step(run_id, step, position, prior, status=StepStatus.failed, finished=True,
-                         attempts=attempts, input=safe_input, error=message, started=started or utcnow())
+                         attempts=attempts, input=safe_input, error=message, started=started or utcnow(),
+                         output=continued)
         return Outcome(status=ExecOutcome.failed, error=message)
 
     # -- writes -----------------------------------------------------------------------------
@@ -661,10 +663,11 @@ class Executor:
             values["retry_delays"] = retry_delays
         if started is not None:
             values["started_at"] = (prior or {}).get("started_at") or started
+        path = step.get(PATH, step["key"])
         if not prior:
             row = {"id": new_id(), "run_id": run_id, "step_key": step["key"], "action": step["action"],
-                   "position": position, "input": None, "output": None, "started_at": None,
-                   **values, "retry_delays": retry_delays or []}
+                   "path": path, "iteration": step.get(ITERATION), "position": position, "input": None,
+                   "output": None, "started_at": None, **values, "retry_delays": retry_delays or []}
             if defer:
                 self._buffer().append(row)
                 return
@@ -673,7 +676,7 @@ class Executor:
             self._guard(conn, run_id)
             self._flush(conn)
             if prior:
-                conn.execute(update(steps_t).where(steps_t.c.run_id == run_id, steps_t.c.step_key == step["key"])
+                conn.execute(update(steps_t).where(steps_t.c.run_id == run_id, steps_t.c.path == path)
                              .values(**values))
             else:
                 conn.execute(_STEP_INSERT, row)
@@ -683,9 +686,10 @@ class Executor:
     def _skip_rest(self, conn: Connection, run_id: str, rest: list[dict[str, Any]], start: int) -> None:
         if not rest:
             return
-        existing = {r for (r,) in conn.execute(select(steps_t.c.step_key).where(steps_t.c.run_id == run_id))}
+        existing = {r for (r,) in conn.execute(select(steps_t.c.path).where(steps_t.c.run_id == run_id))}
         rows = [
-            {"id": new_id(), "run_id": run_id, "step_key": s["key"], "action": s["action"], "position": start + i,
+            {"id": new_id(), "run_id": run_id, "step_key": s["key"], "action": s["action"], "path": s["key"],
+             "iteration": None, "position": start + i,
              "status": StepStatus.skipped.value, "attempts": 0, "retry_delays": [], "input": None, "output": None,
              "error": None, "resume_at": None, "started_at": None, "finished_at": None}
             for i, s in enumerate(rest) if s["key"] not in existing

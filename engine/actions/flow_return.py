@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.actions._flow import executor_only
+from engine.context import ActionContext
 from engine.registry import action
 
 
@@ -14,6 +14,8 @@ class Config(BaseModel):
     value: Any = Field(None, title="Value", description="The run's result (any JSON, expressions allowed)")
 
 
-action("flow.return", config=Config, title="Return", category="flow", side_effect=False,
-       description="End the run successfully with a result; a parent workflow gets it as its step output.")(
-    executor_only)
+@action("flow.return", config=Config, title="Return", category="flow", side_effect=False,
+        description="End the run successfully with a result; a parent workflow gets it as its step output.")
+async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
+    """The output carries the value; the executor ends the run (succeeded) after this step."""
+    return {"value": config.value}

@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlmodel import Session
+from sqlalchemy import func, insert, update
+from sqlalchemy import select as core_select
+from sqlmodel import Session, select
 
 from engine.db import as_aware, utcnow
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -56,7 +57,9 @@ def _may_decide(actor: Actor, approver_role: str) -> bool:
 def _run_names(session: Session, run_ids: list[str]) -> dict[str, tuple[str, str]]:
     if not run_ids:
         return {}
-    rows = session.exec(select(Run.id, Run.workflow_id, Run.definition).where(Run.id.in_(run_ids))).all()
+    rows = session.connection().execute(core_select(Run.__table__.c.id, Run.__table__.c.workflow_id,
+                                                    Run.__table__.c.definition)
+                                        .where(Run.__table__.c.id.in_(run_ids))).all()
     return {rid: (wf, (d or {}).get("name", "")) for rid, wf, d in rows}
 
 
@@ -80,7 +83,7 @@ def count_pending(session: Session, actor: Actor) -> int:
     """How many approvals wait for this actor (the sidebar's badge)."""
     if not _may_decide(actor, Role.editor.value):
         return 0
-    stmt = select(func.count()).select_from(approvals_t).where(
+    stmt = core_select(func.count()).select_from(approvals_t).where(
         approvals_t.c.workspace_id == actor.workspace_id, approvals_t.c.status == ApprovalStatus.pending.value,
         approvals_t.c.approver_role.in_(_roles_at_most(Role(actor.role))))
     return int(session.connection().execute(stmt).scalar() or 0)
@@ -154,7 +157,7 @@ def create(conn: Any, *, workspace_id: str, run_id: str, step_path: str, message
 
 
 def state_of(conn: Any, run_id: str, step_path: str) -> dict[str, Any] | None:
-    row = conn.execute(select(approvals_t).where(approvals_t.c.run_id == run_id,
+    row = conn.execute(core_select(approvals_t).where(approvals_t.c.run_id == run_id,
                                                  approvals_t.c.step_path == step_path)).mappings().first()
     return dict(row) if row else None
 

@@ -31,7 +31,19 @@ from engine.db import as_aware, get_engine, session_scope, utcnow
 from engine.definition import walk_steps
 from engine.errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
 from engine.metrics import RUNS_CREATED, safe_inc
-from engine.models import Role, Run, RunStatus, StepRun, StepStatus, Trigger, Workflow, Workspace, new_id
+from engine.models import (
+    Approval,
+    Role,
+    Run,
+    RunStatus,
+    StepRun,
+    StepStatus,
+    Trigger,
+    WaitToken,
+    Workflow,
+    Workspace,
+    new_id,
+)
 from engine.queue import enqueue_run
 from engine.registry import get_trigger
 from engine.schemas import RunDetail, RunPublic, StartedRun
@@ -39,6 +51,7 @@ from engine.services import audit, hook_cache
 from engine.services.actor import Actor
 from engine.services.pagination import keyset_page
 from engine.services.usage import runs_this_month
+from engine.services.wakeups import wake
 from engine.services.workflows import cached_snapshot, get_workflow, run_snapshot
 from engine.states import cancellable, check_run_transition
 
@@ -98,6 +111,9 @@ class RunRequest:
     rerun_of: str | None = None
     require_enabled: bool = False
     hook: dict[str, Any] | None = None
+    #: A child run (flow.call_workflow): the calling run and step path.
+    parent_run_id: str | None = None
+    parent_path: str | None = None
 
 
 @lru_cache(maxsize=8)
@@ -165,7 +181,7 @@ def start_run(req: RunRequest, *, enqueue: bool = True) -> StartedRun:
                 "workflow_version": facts["version"], "definition": definition, "status": RunStatus.queued.value,
                 "trigger_type": req.trigger_type, "trigger_payload": req.payload, "attempt": 0,
                 "idempotency_key": req.idempotency_key, "request_hash": req.body_hash, "rerun_of": req.rerun_of,
-                "created_at": utcnow(),
+                "parent_run_id": req.parent_run_id, "parent_path": req.parent_path, "created_at": utcnow(),
             }
             inserted = conn.execute(_intake_insert(engine.dialect.name, bool(req.idempotency_key)), params).first()
             if inserted is None:  # a concurrent request with the same key won the race
@@ -360,24 +376,57 @@ def list_runs(
 
 
 def cancel_run(session: Session, actor: Actor, run_id: str) -> Run:
-    """Cancel a queued, running or waiting run; a running step finishes, nothing after it runs."""
+    """Cancel a queued, running or waiting run; a running step finishes, nothing after it runs.
+
+    Runs it started and still waits for (flow.call_workflow) are cancelled with it, its pending
+    approvals and resume URLs stop working, and a parent waiting for it is woken (its calling
+    step then fails with "cancelled").
+    """
     actor.require(Role.editor)
     run = get_run(session, actor, run_id)
     if RunStatus(run.status).finished:
         raise Conflict(f"the run already {run.status}")
     check_run_transition(run.status, RunStatus.cancelled)
-    result = session.exec(  # type: ignore[call-overload]
-        update(Run)
-        .where(Run.id == run.id, cancellable(Run.__table__.c))
-        .values(status=RunStatus.cancelled.value, finished_at=utcnow(), lease_owner=None,
-                error="cancelled by " + actor.label)
-    )
-    if not result.rowcount:
+    if not _cancel_one(session, run.id, "cancelled by " + actor.label):
         raise Conflict("the run finished before it could be cancelled")
-    audit.record(session, actor, "run.cancel", "run", run.id, {})
+    children = _cancel_children(session, actor, run.id)
+    audit.record(session, actor, "run.cancel", "run", run.id, {"children": children} if children else {})
+    if run.parent_run_id:
+        wake(session, run.parent_run_id, run.workspace_id)
     session.flush()
     session.refresh(run)
     return run
+
+
+def _cancel_one(session: Session, run_id: str, error: str) -> bool:
+    result = session.exec(  # type: ignore[call-overload]
+        update(Run)
+        .where(Run.id == run_id, cancellable(Run.__table__.c))
+        .values(status=RunStatus.cancelled.value, finished_at=utcnow(), lease_owner=None, error=error)
+    )
+    if not result.rowcount:
+        return False
+    conn = session.connection()
+    conn.execute(update(Approval.__table__).where(Approval.__table__.c.run_id == run_id,
+                                                  Approval.__table__.c.status == "pending")
+                 .values(status="expired", decided_at=utcnow()))
+    conn.execute(update(WaitToken.__table__).where(WaitToken.__table__.c.run_id == run_id,
+                                                   WaitToken.__table__.c.status.in_(("pending", "waiting")))
+                 .values(status="expired"))
+    return True
+
+
+def _cancel_children(session: Session, actor: Actor, run_id: str, depth: int = 0) -> int:
+    """Cancel the active runs ``run_id`` started, and theirs (call depth is at most 5)."""
+    if depth > 10:
+        return 0
+    count = 0
+    children = session.exec(select(Run.id).where(Run.parent_run_id == run_id, Run.workspace_id == actor.workspace_id,
+                                                 cancellable(Run.__table__.c))).all()
+    for child_id in children:
+        if _cancel_one(session, child_id, f"cancelled with its parent run by {actor.label}"):
+            count += 1 + _cancel_children(session, actor, child_id, depth + 1)
+    return count
 
 
 def rerun(actor: Actor, run_id: str) -> StartedRun:
