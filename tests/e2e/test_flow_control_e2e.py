@@ -52,6 +52,14 @@ ITEMS = {
 }
 
 
+def _element_shot(locator, name: str) -> None:
+    """A picture of one part of the page (a long phone page is too tall to look at whole)."""
+    from browser_helpers import SCREENSHOTS
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    locator.screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled")
+
+
 def _import(app_server, folder: Path, slug: str, definition: dict) -> str:
     path = folder / f"{uuid.uuid4().hex[:6]}.json"
     path.write_text(json.dumps(definition))
@@ -143,6 +151,7 @@ def test_build_a_branch_in_a_loop_save_and_reload_unchanged(page: Page, app_serv
     page.locator('[data-step-key="log_3"]').get_by_label("Message", exact=True).fill("Done")
     assert _keys(page) == ["loop", "branch", "log", "log_2", "log_3"]
     screenshot(page, "flow-builder-branch-in-loop")
+    _element_shot(page.locator('[data-step-key="loop"]'), "flow-builder-loop-desktop")
 
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page).to_have_url(re.compile(r"/workflows/[0-9a-f]{32}$"), timeout=20_000)
@@ -173,7 +182,7 @@ def test_build_a_branch_in_a_loop_save_and_reload_unchanged(page: Page, app_serv
     page.get_by_role("button", name="Save", exact=True).click()
     expect(lane.get_by_role("alert")).to_contain_text("condition")
     page.set_viewport_size(PHONE)
-    screenshot(page, "flow-builder-branch-in-loop-phone")
+    _element_shot(page.locator('[data-step-key="loop"]'), "flow-builder-branch-in-loop-phone")
     assert page.js_errors == []  # type: ignore[attr-defined]
 
 
@@ -286,5 +295,6 @@ def test_run_page_shows_iterations_and_the_branch_taken(page: Page, app_server, 
     expect(pick.locator('.branch-lane[data-branch="few"]')).to_have_attribute("data-state", "skipped")
     screenshot(page, "flow-run-tree")
     page.set_viewport_size(PHONE)
-    screenshot(page, "flow-run-tree-phone")
+    _element_shot(pick, "flow-run-tree-branch-phone")
+    _element_shot(loop, "flow-run-tree-loop-phone")
     assert page.js_errors == []  # type: ignore[attr-defined]

@@ -673,10 +673,8 @@ def nested_lists(step: StepView, depth: int) -> rx.Component:
                 display="grid",
                 gap="0.75rem",
                 width="100%",
-                # Side by side from md up (scrolling sideways past the width), stacked on a phone.
-                grid_auto_flow=rx.breakpoints(initial="row", md="column"),
-                grid_auto_columns="minmax(17rem, 1fr)",
-                overflow_x="auto",
+                # Side by side while each branch gets 15rem, else stacked (a phone, deep nesting).
+                grid_template_columns="repeat(auto-fit, minmax(min(100%, 15rem), 1fr))",
                 padding_left=rx.cond(step.kind == "loop", "0.75rem", "0"),
                 border_left=rx.cond(step.kind == "loop", f"3px solid {rx.color('accent', 6)}", "none"),
             ),

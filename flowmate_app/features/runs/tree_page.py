@@ -245,11 +245,9 @@ def nested(node: RunNode, depth: int) -> rx.Component:
         ("branch", rx.box(
             rx.foreach(node.lanes, lambda lane: lane_column(lane, depth)),
             display="grid",
-            grid_auto_flow=rx.breakpoints(initial="row", md="column"),
-            grid_auto_columns="minmax(14rem, 1fr)",
+            grid_template_columns="repeat(auto-fit, minmax(min(100%, 14rem), 1fr))",
             gap="0.75rem",
             width="100%",
-            overflow_x="auto",
         )),
         ("loop", iterations_panel(node)),
         rx.fragment(),
