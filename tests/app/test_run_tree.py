@@ -70,6 +70,10 @@ def test_a_run_that_has_not_reached_a_step_shows_it_pending() -> None:
                                    _step("each[0].push", "running", key="push")], TreeContext())
     assert tree[0].iterations[0].status == "running"
     assert tree[1].row.status == "pending" and {lane.state for lane in tree[1].lanes} == {"pending"}
+    # A branch still running (waiting for its approval): the lane whose step started is the taken one.
+    running = build_tree(DEFINITION, [_step("pick", "running", action="flow.branch"),
+                                      _step("ok", "running", action="flow.approval")], TreeContext())[1]
+    assert [lane.state for lane in running.lanes] == ["taken", "pending"]
 
 
 def test_why_a_member_cannot_decide() -> None:

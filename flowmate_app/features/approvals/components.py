@@ -37,11 +37,14 @@ def approval_card(item: ApprovalView, where: str = "approvals", show_run: bool =
                     align="start",
                     min_width="0",
                 ),
-                rx.vstack(
+                rx.flex(
                     rx.badge("Needs " + item.approver_role, variant="soft", color_scheme="amber"),
                     rx.text(item.ago, size="1", color=rx.color("gray", 10), title=item.created),
-                    align=rx.breakpoints(initial="start", sm="end"),
-                    spacing="1",
+                    direction=rx.breakpoints(initial="row", sm="column"),
+                    align=rx.breakpoints(initial="center", sm="end"),
+                    gap="2",
+                    padding_left=rx.breakpoints(initial="2.75rem", sm="0"),  # under the message on a phone
+                    flex_shrink="0",
                 ),
                 direction=rx.breakpoints(initial="column", sm="row"),
                 justify="between",

@@ -19,6 +19,7 @@ from flowmate_app.features.approvals.views import ApprovalView
 from flowmate_app.formatting import fmt_duration, fmt_time, pretty_json
 
 ITERATIONS_PER_PAGE = 50
+STARTED = frozenset({"running", "succeeded", "failed"})
 #: Branches inside branches are drawn this deep; deeper steps still show in execution order.
 MAX_TREE_DEPTH = 3
 
@@ -153,6 +154,8 @@ def build_tree(definition: dict[str, Any], steps: list[dict[str, Any]], ctx: Tre
                     lane.nodes = nodes(branch.get("steps") or [], prefix, depth + 1)
                 else:
                     out.too_deep = True
+                if state == "pending" and any(n.row.status in STARTED for n in lane.nodes):
+                    lane.state = "taken"  # still running (its output, with "taken", comes at the end)
                 out.lanes.append(lane)
         elif d.get("action") == LOOP_ACTION:
             out.kind = "loop"
