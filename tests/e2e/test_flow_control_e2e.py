@@ -288,14 +288,16 @@ def test_run_page_shows_iterations_and_the_branch_taken(page: Page, app_server, 
     first.locator(":scope > summary").click()
     expect(first.locator('.iteration-step[data-path="each[0].big_log"]')).to_have_attribute("data-status", "succeeded")
     expect(first.locator('.iteration-step[data-path="each[0].small_log"]')).to_have_attribute("data-status", "skipped")
+    screenshot(page, "flow-run-tree")
+    page.set_viewport_size(PHONE)
+    _element_shot(loop, "flow-run-tree-loop-phone")
+    page.set_viewport_size(DESKTOP)
     loop.get_by_text("Failed only").click()
     expect(loop).to_contain_text("No iteration failed.")
     # After the loop: 60 items → "Many items" taken and highlighted, "Few items" greyed.
     pick = page.locator('.step-card[data-path="pick"]')
     expect(pick.locator('.branch-lane[data-branch="many"]')).to_have_attribute("data-state", "taken")
     expect(pick.locator('.branch-lane[data-branch="few"]')).to_have_attribute("data-state", "skipped")
-    screenshot(page, "flow-run-tree")
     page.set_viewport_size(PHONE)
     _element_shot(pick, "flow-run-tree-branch-phone")
-    _element_shot(loop, "flow-run-tree-loop-phone")
     assert page.js_errors == []  # type: ignore[attr-defined]

@@ -471,6 +471,7 @@ def step_card(step: StepView, depth: int = 0) -> rx.Component:
                     width="100%",
                     align="center",
                     spacing="2",
+                    wrap="wrap",  # a nested card on a phone: the controls go under the title
                 ),
                 field_error(step.general_error),
                 cross_border_notice(step),
@@ -638,7 +639,7 @@ def lane_box(lane: LaneView, depth: int) -> rx.Component:
         spacing="2",
         width="100%",
         min_width="0",
-        padding="0.75rem",
+        padding=rx.breakpoints(initial="0.5rem", sm="0.75rem"),
         border_radius="var(--radius-3)",
         border=rx.cond(lane.default, f"1px dashed {rx.color('gray', 7)}", f"1px solid {rx.color('gray', 5)}"),
         background=rx.color("gray", 2),
@@ -660,13 +661,14 @@ def nested_lists(step: StepView, depth: int) -> rx.Component:
         rx.vstack(
             rx.cond(step.kind == "branch", rx.hstack(
                 rx.text("Branches", size="2", weight="medium"),
-                rx.text("tried left to right", size="1", color=rx.color("gray", 10)),
+                rx.text("tried in order", size="1", color=rx.color("gray", 10), white_space="nowrap"),
                 rx.spacer(),
                 rx.cond(S.can_edit, rx.button(rx.icon("plus", size=14), "Add branch", size="1", variant="soft",
                                               type="button", on_click=T.add_branch(step.uid),
                                               id="add-branch-" + step.uid)),
                 width="100%",
                 align="center",
+                wrap="wrap",
             )),
             rx.box(
                 rx.foreach(step.lanes, lambda lane: lane_box(lane, depth)),
@@ -675,7 +677,7 @@ def nested_lists(step: StepView, depth: int) -> rx.Component:
                 width="100%",
                 # Side by side while each branch gets 15rem, else stacked (a phone, deep nesting).
                 grid_template_columns="repeat(auto-fit, minmax(min(100%, 15rem), 1fr))",
-                padding_left=rx.cond(step.kind == "loop", "0.75rem", "0"),
+                padding_left=rx.cond(step.kind == "loop", "0.5rem", "0"),
                 border_left=rx.cond(step.kind == "loop", f"3px solid {rx.color('accent', 6)}", "none"),
             ),
             spacing="2",

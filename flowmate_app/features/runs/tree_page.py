@@ -97,8 +97,8 @@ def step_header(step: StepRow) -> rx.Component:
         ),
         rx.hstack(
             rx.cond(step.duration != "", rx.text(step.duration, size="1", color=rx.color("gray", 11))),
-            rx.cond(step.attempts != "0", rx.badge(step.attempts_label, variant="outline", color_scheme="gray",
-                                                   size="1")),
+            rx.cond((step.attempts != "0") & (step.status != "skipped"),
+                    rx.badge(step.attempts_label, variant="outline", color_scheme="gray", size="1")),
             status_badge(step.status),
             spacing="2",
             align="center",
