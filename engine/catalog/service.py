@@ -12,13 +12,16 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from engine.catalog.flow_templates import FLOW_TEMPLATES
 from engine.catalog.model import Template, Values, VariableError
-from engine.catalog.templates import TEMPLATES
+from engine.catalog.templates import TEMPLATES as FLAT_TEMPLATES
 from engine.definition import validate_definition
 from engine.errors import NotFound, ValidationFailed
 from engine.models import Connection, Role, Workflow
 from engine.services.actor import Actor
 
+#: The whole gallery: the flat templates and those that branch, loop and wait.
+TEMPLATES: tuple[Template, ...] = (*FLAT_TEMPLATES, *FLOW_TEMPLATES)
 _BY_SLUG: dict[str, Template] = {t.slug: t for t in TEMPLATES}
 if len(_BY_SLUG) != len(TEMPLATES):  # pragma: no cover - a packaging mistake, caught at import
     raise RuntimeError("two templates share a slug")

@@ -273,8 +273,12 @@ class FlowRunner:
                 self._fail_container(step, path, iteration, position, prior,
                                      f"step {res.failed_key!r} failed: {res.error}")
                 return res
+            if res.status == ExecOutcome.stopped:  # the run ends here (core.filter, flow.return)
+                self._write(step, path, iteration, position, prior, StepStatus.succeeded, finished=True,
+                            output={"taken": taken})
+                return res
             if res.status != ExecOutcome.succeeded:
-                return res  # waiting, stopped or returned: the branch step stays running
+                return res  # waiting: the branch step stays running
         output = {"taken": taken}
         self._write(step, path, iteration, position, prior, StepStatus.succeeded, output=output, finished=True)
         return TreeResult(ExecOutcome.succeeded, output=output)
@@ -327,6 +331,12 @@ class FlowRunner:
             self._fail_container(step, path, iteration, position, prior,
                                  f"step {outcome.failed_key!r} failed: {outcome.error}")
             return outcome
+        if outcome.status == ExecOutcome.stopped:  # the run ends here (core.filter, flow.return)
+            done = [r for r in results if r is not None]
+            self._write(step, path, iteration, position, prior, StepStatus.succeeded, finished=True,
+                        output=storable_step_data({"count": len(done), "results": done, "stopped": True},
+                                                  settings.step_data_max_bytes))
+            return outcome
         if outcome.status != ExecOutcome.succeeded:
             return outcome
         output = storable_step_data({"count": count, "results": results}, settings.step_data_max_bytes)
@@ -357,15 +367,23 @@ class FlowRunner:
         results: list[TreeResult] = []
         next_index = 0
         running: set[asyncio.Task[TreeResult]] = set()
-        while next_index < count or running:
-            halted = any(r.status != ExecOutcome.succeeded for r in results)
-            while not halted and next_index < count and len(running) < concurrency:
-                running.add(asyncio.ensure_future(one(next_index)))
-                next_index += 1
-            if not running:
-                break
-            finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            results.extend(task.result() for task in finished)
+        try:
+            while next_index < count or running:
+                halted = any(r.status != ExecOutcome.succeeded for r in results)
+                while not halted and next_index < count and len(running) < concurrency:
+                    running.add(asyncio.ensure_future(one(next_index)))
+                    next_index += 1
+                if not running:
+                    break
+                finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                results.extend(task.result() for task in finished)
+        except BaseException:
+            # The lease was lost or the database went away: stop the other iterations too.
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+            raise
         return _worst(results)
 
     # -- expressions --------------------------------------------------------------------------

@@ -33,9 +33,11 @@ def delete_runs_in_batches(engine: Engine, run_where: Any, batch: int, pause_s: 
     Each round takes a slice of run ids, deletes their step runs (in ``batch``-sized chunks) and
     then the runs themselves, so a half-finished purge never leaves step runs without a run.
     """
-    from engine.models import Run, StepRun
+    from engine.models import Approval, Run, StepRun, WaitToken
 
     runs_t, steps_t = Run.__table__, StepRun.__table__
+    # Rows that hang off a run (flow control): approvals and resume tokens go with it.
+    hanging = (Approval.__table__, WaitToken.__table__)
     counts = {"runs": 0, "step_runs": 0}
     run_slice = max(1, batch // 4)
     while True:
@@ -45,6 +47,8 @@ def delete_runs_in_batches(engine: Engine, run_where: Any, batch: int, pause_s: 
             return counts
         counts["step_runs"] += delete_in_batches(engine, steps_t, steps_t.c.run_id.in_(run_ids), batch, pause_s)
         with engine.begin() as conn:
+            for table in hanging:
+                conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
             counts["runs"] += conn.execute(delete(runs_t).where(runs_t.c.id.in_(run_ids))).rowcount or 0
         if pause_s:
             time.sleep(pause_s)

@@ -18,7 +18,7 @@ from engine.crypto import decrypt_json, encrypt_json, new_token
 from engine.db import as_aware, utcnow
 from engine.definition import RetryPolicy, WorkflowDefinition, validate_definition
 from engine.errors import NotFound, ValidationFailed
-from engine.models import Role, Run, Step, StepRun, Trigger, Workflow
+from engine.models import Approval, Role, Run, Step, StepRun, Trigger, WaitToken, Workflow
 from engine.registry import get_trigger
 from engine.schemas import WorkflowPublic
 from engine.services import audit, hook_cache
@@ -128,6 +128,8 @@ def delete_workflow(session: Session, actor: Actor, workflow_id: str) -> None:
     wf = get_workflow(session, actor, workflow_id)
     run_ids = sa_select(Run.id).where(Run.workflow_id == wf.id)
     session.exec(delete(StepRun).where(StepRun.run_id.in_(run_ids)))  # type: ignore[call-overload]
+    session.exec(delete(Approval).where(Approval.run_id.in_(run_ids)))  # type: ignore[call-overload]
+    session.exec(delete(WaitToken).where(WaitToken.run_id.in_(run_ids)))  # type: ignore[call-overload]
     session.exec(delete(Run).where(Run.workflow_id == wf.id))  # type: ignore[call-overload]
     session.exec(delete(Step).where(Step.workflow_id == wf.id))  # type: ignore[call-overload]
     session.exec(delete(Trigger).where(Trigger.workflow_id == wf.id))  # type: ignore[call-overload]

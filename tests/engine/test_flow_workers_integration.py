@@ -94,17 +94,12 @@ def test_kill_9_in_iteration_40_of_100_resumes_there(spawn: Callable, workspace:
             {"key": "after", "action": "core.log", "config": {"message": "{{ steps.each.output.count }}"}}]})
         doomed = spawn("worker", "--threads", "2")
         run = start_manual_run(actor, wf, {})
-        wait_for(lambda: any(json.loads(r["body"])["i"] == 40 for r in srv.requests), timeout=60)
+        # generous: on a loaded machine each side-effect iteration costs two commits and a call
+        wait_for(lambda: any(json.loads(r["body"])["i"] == 40 for r in srv.requests), timeout=600)
         kill(doomed)
         release.set()
         spawn("worker", "--threads", "2")
-        try:
-            final = wait_status(run.id)
-        except AssertionError:
-            doc = show(run.id)
-            print("DEBUG", doc["status"], doc["attempt"], doc["error"],
-                  [(s["path"], s["status"]) for s in doc["steps"]][-8:])
-            raise
+        final = wait_status(run.id, timeout=900)
     finally:
         release.set()
         srv.close()

@@ -31,7 +31,7 @@ LAYER_OF: dict[str, str] = {
     "engine.metrics": "core", "engine.definition": "core", "engine.registry": "core",
     "engine.actions": "core", "engine.triggers": "core", "engine.connection_types": "core",
     "engine.catalog.model": "core",
-    "engine.catalog.templates": "core",
+    "engine.catalog.templates": "core", "engine.catalog.flow_templates": "core",
     "engine.audit_events": "core", "engine.auth_limits": "core", "engine.datalimits": "core",
     "engine.jsoncodec": "core", "engine.messaging": "core", "engine.passwords": "core", "engine.storage": "core",
     "engine.region": "core",

@@ -7,7 +7,7 @@
   ``PATCH /crm/v3/objects/contacts/{id}``, ``GET /crm/v3/objects/contacts`` (Bearer token),
   with an in-memory contact store;
 * Slack incoming webhook: ``POST /services/{T}/{B}/{secret}`` answering ``ok`` / ``no_text``;
-* "your own API": ``GET /reports/daily``, ``GET /reports/weekly``, ``POST /leads``.
+* "your own API": ``GET /reports/daily``, ``GET /reports/weekly``, ``POST /leads``, ``POST /invoices``.
 
 Each provider checks credentials like the real one (401 otherwise) and records every request,
 so tests assert on what FlowMate really sent. ``fail_next`` makes a path answer an error once.
@@ -110,7 +110,7 @@ class FakeProviders:
             return self._hubspot(req)
         if path.startswith("/services/"):
             return self._slack(req)
-        if path.startswith("/reports/") or path == "/leads" or path == "/":
+        if path.startswith("/reports/") or path in ("/leads", "/invoices") or path == "/":
             return self._api(req)
         return Reply(404, {"message": "not found"})
 
@@ -194,6 +194,8 @@ class FakeProviders:
             return Reply(200, self.reports[req.path])
         if req.method == "POST" and req.path == "/leads":
             return Reply(201, {"received": True})
+        if req.method == "POST" and req.path == "/invoices":
+            return Reply(201, {"invoice_id": "INV-" + str(json.loads(req.body).get("quote_number", ""))})
         return Reply(404, {"error": "not found"})
 
 

@@ -56,7 +56,8 @@ def test_catalog_has_at_least_twelve_complete_templates() -> None:
 
 def test_search_and_category_filter() -> None:
     assert {t["slug"] for t in list_templates(category="Billing")} == {"failed-payment-email",
-                                                                        "overdue-invoice-reminder"}
+                                                                        "overdue-invoice-reminder",
+                                                                        "quote-accept-invoice"}
     assert [t["slug"] for t in list_templates(search="google review")] == ["review-request"]
     assert all("sms" in t["tags"] or "twilio" in t["connection_types"] for t in list_templates(search="sms"))
     assert list_templates(search="no-such-thing") == []
