@@ -28,6 +28,14 @@ APPROVAL = {
         {"key": "done", "action": "core.log", "config": {"message": "Order {{ trigger.payload.id }} approved"}},
     ],
 }
+WAIT = {
+    "name": "Quote accepted by link",
+    "trigger": {"type": "manual", "config": {}},
+    "steps": [
+        {"key": "accept", "action": "flow.wait_for_event", "config": {"timeout_s": 3600}},
+        {"key": "done", "action": "core.log", "config": {"message": "accepted: {{ steps.accept.output.ok }}"}},
+    ],
+}
 ITEMS = {
     "name": "Route each line item",
     "trigger": {"type": "manual", "config": {}},
@@ -96,7 +104,8 @@ def workspace(app_server, tmp_path_factory, browser: Browser) -> dict[str, str]:
                    "--name", "Vic Viewer")
     folder = Path(tmp_path_factory.mktemp("flowdefs"))
     return {"email": email, "viewer": viewer, "slug": slug,
-            "approval": _import(app_server, folder, slug, APPROVAL), "items": _import(app_server, folder, slug, ITEMS)}
+            "approval": _import(app_server, folder, slug, APPROVAL), "items": _import(app_server, folder, slug, ITEMS),
+            "wait": _import(app_server, folder, slug, WAIT)}
 
 
 # --------------------------------------------------------------------------- builder
@@ -301,3 +310,19 @@ def test_run_page_shows_iterations_and_the_branch_taken(page: Page, app_server, 
     page.set_viewport_size(PHONE)
     _element_shot(pick, "flow-run-tree-branch-phone")
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_run_page_shows_the_resume_url_of_a_waiting_step(page: Page, app_server, workspace) -> None:
+    import httpx
+
+    run_id = _start(app_server, workspace["wait"], {})
+    log_in(page, app_server.base_url, workspace["email"], PASSWORD)
+    page.goto(f"/runs/{run_id}")
+    url = page.locator('.step-card[data-path="accept"] .resume-url')
+    expect(url).to_contain_text("/hooks/resume/")
+    assert run_id not in url.inner_text()  # a resume URL never reveals the run id
+    expect(page.get_by_role("button", name="Copy resume URL")).to_be_visible()
+    answer = httpx.post(url.inner_text().strip(), json={"ok": True}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    expect(page.locator("#run-status")).to_contain_text("succeeded", timeout=30_000)  # live, no reload
+    expect(url).to_have_count(0)
