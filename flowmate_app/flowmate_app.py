@@ -98,6 +98,12 @@ app.add_page(account_page, route="/account", title="Account · FlowMate",
 app.add_page(tokens_page, route="/tokens", title="API tokens · FlowMate",
              on_load=[AuthState.require_login, TokensState.load])
 
+from flowmate_app.features.approvals.page import approvals_page  # noqa: E402
+from flowmate_app.features.approvals.state import ApprovalsState  # noqa: E402
+
+app.add_page(approvals_page, route="/approvals", title="Approvals · FlowMate",
+             on_load=[AuthState.require_login, ApprovalsState.load])
+
 # Navigation entries whose feature has not landed yet; each feature deletes its line here and
 # registers its own page instead.
 PLACEHOLDER_ROUTES: dict[str, str] = {

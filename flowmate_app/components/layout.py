@@ -31,6 +31,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Dashboard", "/", "layout_dashboard"),
     NavItem("Workflows", "/workflows", "workflow"),
     NavItem("Runs", "/runs", "activity"),
+    NavItem("Approvals", "/approvals", "user_check"),
     NavItem("Templates", "/templates", "layout_template"),
     NavItem("Connections", "/connections", "plug"),
     NavItem("Audit log", "/audit", "scroll_text"),
@@ -69,6 +70,7 @@ def nav_link(item: NavItem, active: bool) -> rx.Component:
         rx.hstack(
             rx.icon(item.icon, size=18),
             rx.text(item.label, size="2", weight="medium"),
+            *([_approvals_badge()] if item.href == "/approvals" else []),
             align="center",
             spacing="3",
             padding_x="0.75rem",
@@ -87,6 +89,13 @@ def nav_link(item: NavItem, active: bool) -> rx.Component:
         width="100%",
         custom_attrs={"aria-current": "page"} if active else {},
     )
+
+
+def _approvals_badge() -> rx.Component:
+    # Function-local: the approvals feature's state imports the auth state, which pages load first.
+    from flowmate_app.features.approvals.components import approvals_nav_badge
+
+    return approvals_nav_badge()
 
 
 def nav_links(active: str) -> rx.Component:

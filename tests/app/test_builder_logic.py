@@ -11,6 +11,7 @@ from engine.catalog.service import get_template, render_template, validate_varia
 from engine.catalog.templates import TEMPLATES
 from engine.definition import validate_definition
 from flowmate_app.features.builder import draft as d
+from flowmate_app.features.builder import tree
 from flowmate_app.features.builder.schema_form import (
     MISSING,
     FieldError,
@@ -145,9 +146,9 @@ def test_to_raw_shows_values_as_editable_text() -> None:
 
 def three_step_draft() -> d.Draft:
     draft = d.Draft(name="Lead intake", trigger_type="webhook", timezone="Australia/Sydney")
-    d.add_step(draft, "core.log")
-    d.add_step(draft, "data.transform")
-    d.add_step(draft, "core.log")
+    tree.add_step(draft, "core.log")
+    tree.add_step(draft, "data.transform")
+    tree.add_step(draft, "core.log")
     draft.steps[0].values["message"] = "New lead {{ trigger.body.email }}"
     draft.steps[1].values["mapping"] = '{"greeting": "Hi {{ trigger.body.name }}"}'
     draft.steps[2].values["message"] = "{{ steps.transform.output.greeting }}"
@@ -165,13 +166,13 @@ def test_new_steps_get_unique_keys_and_defaults() -> None:
 def test_reorder_and_remove_by_stable_id() -> None:
     draft = three_step_draft()
     last = draft.steps[2].uid
-    assert d.move_step(draft, last, -1)
+    assert tree.move_step(draft, last, -1)
     assert [s.key for s in draft.steps] == ["log", "log_2", "transform"]
-    assert not d.move_step(draft, draft.steps[0].uid, -1)  # already first
-    assert not d.move_step(draft, draft.steps[-1].uid, 1)  # already last
-    assert d.remove_step(draft, last)
+    assert not tree.move_step(draft, draft.steps[0].uid, -1)  # already first
+    assert not tree.move_step(draft, draft.steps[-1].uid, 1)  # already last
+    assert tree.remove_step(draft, last)
     assert [s.key for s in draft.steps] == ["log", "transform"]
-    assert not d.remove_step(draft, "nope")
+    assert not tree.remove_step(draft, "nope")
 
 
 def test_draft_becomes_a_valid_definition() -> None:
@@ -261,7 +262,7 @@ def test_service_errors_land_on_their_fields() -> None:
 
 def run_step_views_carry_errors_and_split_optional_fields() -> None:
     draft = d.Draft(trigger_type="webhook")
-    d.add_step(draft, "http.request")
+    tree.add_step(draft, "http.request")
     errors = {"steps.0.config.url": "Field required", "steps.0.config.headers": "not valid JSON"}
     view = step_views(draft, d.action_catalogue(), errors, [{"name": "crm-api", "type": "http"},
                                                               {"name": "mail", "type": "smtp"}])[0]

@@ -37,11 +37,12 @@ def test_every_integration_action_is_registered_with_a_form_icon_and_connection_
 
 def test_builder_offers_sample_output_references_before_any_run() -> None:
     from flowmate_app.features.builder import draft as d
+    from flowmate_app.features.builder import tree
 
     draft = d.Draft(trigger_type="webhook")
-    d.add_step(draft, "xero.create_invoice")
+    tree.add_step(draft, "xero.create_invoice")
     draft.steps[0].key = "invoice"
-    d.add_step(draft, "core.log")
+    tree.add_step(draft, "core.log")
     refs = d.earlier_step_references(draft, 1)
     assert "steps.invoice.output.invoice_number" in refs and "steps.invoice.output.total" in refs
 

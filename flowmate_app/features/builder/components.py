@@ -12,7 +12,8 @@ import reflex as rx
 from flowmate_app.components.ui import status_badge
 from flowmate_app.features.builder.draft import AUTH_LABELS, TRIGGER_CHOICES
 from flowmate_app.features.builder.state import BuilderState as S
-from flowmate_app.features.builder.views import FieldView, RunStepView, StepView
+from flowmate_app.features.builder.structure_state import StructureState as T
+from flowmate_app.features.builder.views import MAX_UI_DEPTH, FieldView, LaneView, RunStepView, StepView
 from flowmate_app.features.data.cross_border import cross_border_notice
 
 MONO = "var(--code-font-family)"
@@ -41,6 +42,13 @@ ACTION_ICONS = (
     ("sheets.append_row", rx.icon("sheet", size=16)),
     ("sheets.find_rows", rx.icon("sheet", size=16)),
     ("sheets.update_row", rx.icon("sheet", size=16)),
+    # Flow control (issue 11)
+    ("flow.branch", rx.icon("split", size=16)),
+    ("flow.loop", rx.icon("repeat", size=16)),
+    ("flow.approval", rx.icon("user_check", size=16)),
+    ("flow.wait_for_event", rx.icon("hourglass", size=16)),
+    ("flow.call_workflow", rx.icon("workflow", size=16)),
+    ("flow.return", rx.icon("corner_down_left", size=16)),
 )
 
 
@@ -255,13 +263,38 @@ def step_optional(step: StepView) -> rx.Component:
     )
 
 
+def on_error_select(step: StepView) -> rx.Component:
+    element_id = "onerror-" + step.uid
+    return rx.vstack(
+        label("If this step fails", element_id),
+        rx.select.root(
+            rx.select.trigger(id=element_id, width="100%"),
+            rx.select.content(
+                rx.select.item("Fail the run", value="fail"),
+                rx.select.item("Record the error and go on", value="continue"),
+            ),
+            value=step.on_error,
+            on_change=lambda v: T.set_on_error(step.uid, v),
+            disabled=S.read_only,
+        ),
+        field_error(step.on_error_error),
+        rx.text("Going on: the step is recorded failed with output {\"error\": …}; inside a loop the next item "
+                "runs.", size="1", color=rx.color("gray", 10)),
+        spacing="1",
+        width="100%",
+    )
+
+
 def step_advanced(step: StepView) -> rx.Component:
-    """Run condition and retry policy, folded away until needed (native <details>: keyboard-friendly)."""
+    """Run condition, error handling and retry policy, folded away until needed (native
+    <details>: keyboard-friendly)."""
     return rx.el.details(
         _details_summary(
-            "Condition and retries",
+            "Condition, errors and retries",
             rx.cond(step.when != "", rx.badge("condition set", size="1", variant="soft", margin_left="0.5rem")),
-            rx.cond((step.when_error != "") | (step.retry_error != ""),
+            rx.cond(step.on_error == "continue", rx.badge("goes on after errors", size="1", variant="soft",
+                                                          color_scheme="amber", margin_left="0.5rem")),
+            rx.cond((step.when_error != "") | (step.retry_error != "") | (step.on_error_error != ""),
                     rx.badge("to fix", size="1", color_scheme="red", margin_left="0.5rem")),
         ),
         rx.vstack(
@@ -288,6 +321,7 @@ def step_advanced(step: StepView) -> rx.Component:
                 spacing="1",
                 width="100%",
             ),
+            on_error_select(step),
             rx.grid(
                 _small_input(step, "retry.max_attempts", "Max attempts", step.retry_max_attempts, "3",
                              input_mode="numeric"),
@@ -306,9 +340,34 @@ def step_advanced(step: StepView) -> rx.Component:
             padding_top="0.75rem",
             width="100%",
         ),
+        open=(step.when_error != "") | (step.retry_error != "") | (step.on_error_error != ""),
         width="100%",
         border_top=f"1px dashed {rx.color('gray', 6)}",
         padding_top="0.5rem",
+    )
+
+
+def move_to_menu(step: StepView) -> rx.Component:
+    """"Move to…": every list this step may go to (another branch, into or out of a loop)."""
+    return rx.cond(
+        step.targets.length() > 0,
+        rx.dropdown_menu.root(
+            rx.dropdown_menu.trigger(
+                rx.icon_button(rx.icon("folder_input", size=15), size="1", variant="ghost", color_scheme="gray",
+                               aria_label="Move step " + step.key + " to another list", type="button",
+                               id="move-to-" + step.uid),
+            ),
+            rx.dropdown_menu.content(
+                rx.text("Move to the end of…", size="1", weight="medium", color=rx.color("gray", 10),
+                        padding="0.25rem 0.5rem"),
+                rx.dropdown_menu.separator(),
+                rx.foreach(step.targets, lambda t: rx.dropdown_menu.item(
+                    t.label, on_select=T.move_to(step.uid, t.id), custom_attrs={"data-target": t.id})),
+                max_height="20rem",
+                overflow_y="auto",
+                size="1",
+            ),
+        ),
     )
 
 
@@ -342,6 +401,7 @@ def step_controls(step: StepView) -> rx.Component:
             ),
             content="Move down",
         ),
+        move_to_menu(step),
         rx.alert_dialog.root(
             rx.alert_dialog.trigger(
                 rx.icon_button(
@@ -357,7 +417,8 @@ def step_controls(step: StepView) -> rx.Component:
                 rx.alert_dialog.title("Remove this step?"),
                 rx.alert_dialog.description(
                     rx.text("“", step.title, "” (", rx.code(step.key), ") will be removed from the workflow when "
-                            "you save. Later steps that refer to its output will need changing."),
+                            "you save", rx.cond(step.kind != "step", ", with every step inside it", ""),
+                            ". Later steps that refer to its output will need changing."),
                 ),
                 rx.hstack(
                     rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
@@ -376,7 +437,9 @@ def step_controls(step: StepView) -> rx.Component:
     )
 
 
-def step_card(step: StepView) -> rx.Component:
+def step_card(step: StepView, depth: int = 0) -> rx.Component:
+    """One step's card; a branch or loop step holds its nested lists, drawn by the same card one
+    level deeper (each level is a static copy: Reflex compiles components ahead of time)."""
     return rx.box(
         rx.card(
             rx.vstack(
@@ -408,6 +471,7 @@ def step_card(step: StepView) -> rx.Component:
                     width="100%",
                     align="center",
                     spacing="2",
+                    wrap="wrap",  # a nested card on a phone: the controls go under the title
                 ),
                 field_error(step.general_error),
                 cross_border_notice(step),
@@ -449,6 +513,7 @@ def step_card(step: StepView) -> rx.Component:
                 ),
                 rx.cond(step.optional_fields.length() > 0, step_optional(step)),
                 step_advanced(step),
+                nested_lists(step, depth),
                 spacing="3",
                 width="100%",
             ),
@@ -458,9 +523,168 @@ def step_card(step: StepView) -> rx.Component:
         ),
         id="step-" + step.uid,
         width="100%",
-        custom_attrs={"data-step-key": step.key},
+        custom_attrs={"data-step-key": step.key, "data-depth": str(depth)},
         role="group",
         aria_label="Step " + step.number.to_string() + ": " + step.title,
+    )
+
+
+def _branch_header(lane: LaneView) -> rx.Component:
+    """A branch's name, key, condition and default switch, with its order and remove controls."""
+    uid, buid = lane.owner_uid, lane.branch_uid
+    return rx.vstack(
+        rx.hstack(
+            rx.icon("git_branch", size=14, color=rx.color("accent", 11)),
+            rx.input(value=lane.name, placeholder="Branch name", aria_label="Branch name",
+                     id="bname-" + buid, on_change=lambda v: T.set_branch(uid, buid, "name", v),
+                     disabled=S.read_only, size="1", flex="1", min_width="0", font_weight="500"),
+            rx.cond(S.can_edit, rx.hstack(
+                rx.icon_button(rx.icon("chevron_left", size=14), size="1", variant="ghost", color_scheme="gray",
+                               disabled=lane.is_first, on_click=T.move_branch(uid, buid, -1), type="button",
+                               aria_label="Move branch " + lane.title + " earlier"),
+                rx.icon_button(rx.icon("chevron_right", size=14), size="1", variant="ghost", color_scheme="gray",
+                               disabled=lane.is_last, on_click=T.move_branch(uid, buid, 1), type="button",
+                               aria_label="Move branch " + lane.title + " later"),
+                rx.icon_button(rx.icon("x", size=14), size="1", variant="ghost", color_scheme="red",
+                               disabled=~lane.can_remove, on_click=T.remove_branch(uid, buid), type="button",
+                               aria_label="Remove branch " + lane.title),
+                spacing="1",
+            )),
+            width="100%",
+            align="center",
+            spacing="2",
+        ),
+        field_error(lane.name_error),
+        rx.hstack(
+            rx.el.label(rx.text("Key", size="1", color=rx.color("gray", 10)), html_for="bkey-" + buid),
+            rx.input(value=lane.key, id="bkey-" + buid, on_change=lambda v: T.set_branch(uid, buid, "key", v),
+                     disabled=S.read_only, size="1", font_family=MONO, width="8rem"),
+            rx.spacer(),
+            rx.el.label(
+                rx.hstack(
+                    rx.switch(checked=lane.default, size="1", id="bdefault-" + buid,
+                              on_change=lambda v: T.set_branch_default(uid, buid, v), disabled=S.read_only),
+                    rx.text("Default", size="1"),
+                    spacing="1",
+                    align="center",
+                ),
+                title="Taken when no other branch matches (first match), and needs no condition",
+            ),
+            width="100%",
+            align="center",
+            spacing="2",
+            wrap="wrap",
+        ),
+        field_error(lane.key_error),
+        rx.cond(
+            lane.default,
+            rx.text("Taken when no other branch's condition is true.", size="1", color=rx.color("gray", 10)),
+            rx.vstack(
+                rx.hstack(
+                    rx.el.label(rx.text("Condition", size="1", weight="medium"), html_for="bwhen-" + buid),
+                    rx.spacer(),
+                    rx.cond(S.can_edit, _branch_reference_menu(lane)),
+                    width="100%",
+                    align="center",
+                ),
+                rx.input(value=lane.when, id="bwhen-" + buid, placeholder="{{ trigger.body.total > 1000 }}",
+                         on_change=lambda v: T.set_branch(uid, buid, "when", v), disabled=S.read_only,
+                         size="1", font_family=MONO, width="100%",
+                         aria_invalid=rx.cond(lane.when_error != "", "true", "false")),
+                spacing="1",
+                width="100%",
+            ),
+        ),
+        field_error(lane.when_error),
+        field_error(lane.general_error),
+        spacing="2",
+        width="100%",
+        padding_bottom="0.5rem",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+    )
+
+
+def _branch_reference_menu(lane: LaneView) -> rx.Component:
+    return rx.dropdown_menu.root(
+        rx.dropdown_menu.trigger(
+            rx.button(rx.icon("braces", size=12), "Insert", size="1", variant="ghost", type="button",
+                      aria_label="Insert a reference into the condition of " + lane.title),
+        ),
+        rx.dropdown_menu.content(
+            rx.foreach(lane.refs, lambda ref: rx.dropdown_menu.item(
+                rx.code(ref, variant="ghost", size="1"),
+                on_select=T.insert_branch_reference(lane.owner_uid, lane.branch_uid, ref))),
+            max_height="20rem",
+            overflow_y="auto",
+            size="1",
+        ),
+    )
+
+
+def lane_box(lane: LaneView, depth: int) -> rx.Component:
+    """One nested list: a branch (header + steps) or a loop's inner steps, with its own Add step."""
+    return rx.vstack(
+        rx.cond(lane.kind == "branch", _branch_header(lane),
+                rx.hstack(rx.icon("repeat", size=14, color=rx.color("accent", 11)),
+                          rx.text(lane.title, size="1", weight="medium", color=rx.color("gray", 11)),
+                          rx.code("loop.item", size="1", variant="soft"), spacing="2", align="center")),
+        rx.cond(
+            lane.steps.length() == 0,
+            rx.text(rx.cond(lane.kind == "branch", "No steps: the run goes straight on after the branch step.",
+                            "No steps yet: add what happens for each item."),
+                    size="1", color=rx.color("gray", 10), padding_y="0.25rem"),
+        ),
+        rx.foreach(lane.steps, lambda s: step_card(s, depth + 1)),
+        rx.cond(S.can_edit, add_step_menu(lane)),
+        spacing="2",
+        width="100%",
+        min_width="0",
+        padding=rx.breakpoints(initial="0.5rem", sm="0.75rem"),
+        border_radius="var(--radius-3)",
+        border=rx.cond(lane.default, f"1px dashed {rx.color('gray', 7)}", f"1px solid {rx.color('gray', 5)}"),
+        background=rx.color("gray", 2),
+        role="group",
+        aria_label=rx.cond(lane.kind == "branch", "Branch " + lane.title, lane.title),
+        custom_attrs={"data-lane": lane.id, "data-lane-kind": lane.kind, "data-branch-key": lane.key},
+    )
+
+
+def nested_lists(step: StepView, depth: int) -> rx.Component:
+    """A branch step's branches side by side (stacked on a phone), or a loop's inner steps
+    indented under it."""
+    if depth >= MAX_UI_DEPTH:
+        return rx.cond(step.too_deep, rx.callout(
+            "Nested too deep to edit here: export the workflow, edit the JSON and import it.", icon="info",
+            size="1", color_scheme="gray", width="100%"))
+    return rx.cond(
+        step.kind != "step",
+        rx.vstack(
+            rx.cond(step.kind == "branch", rx.hstack(
+                rx.text("Branches", size="2", weight="medium"),
+                rx.text("tried in order", size="1", color=rx.color("gray", 10), white_space="nowrap"),
+                rx.spacer(),
+                rx.cond(S.can_edit, rx.button(rx.icon("plus", size=14), "Add branch", size="1", variant="soft",
+                                              type="button", on_click=T.add_branch(step.uid),
+                                              id="add-branch-" + step.uid)),
+                width="100%",
+                align="center",
+                wrap="wrap",
+            )),
+            rx.box(
+                rx.foreach(step.lanes, lambda lane: lane_box(lane, depth)),
+                display="grid",
+                gap="0.75rem",
+                width="100%",
+                # Side by side while each branch gets 15rem, else stacked (a phone, deep nesting).
+                grid_template_columns="repeat(auto-fit, minmax(min(100%, 15rem), 1fr))",
+                padding_left=rx.cond(step.kind == "loop", "0.5rem", "0"),
+                border_left=rx.cond(step.kind == "loop", f"3px solid {rx.color('accent', 6)}", "none"),
+            ),
+            spacing="2",
+            width="100%",
+            padding_top="0.5rem",
+            border_top=f"1px dashed {rx.color('gray', 6)}",
+        ),
     )
 
 
@@ -468,10 +692,14 @@ def connector() -> rx.Component:
     return rx.box(width="2px", height="1.25rem", background=rx.color("gray", 6), margin_left="1.55rem")
 
 
-def add_step_menu() -> rx.Component:
+def add_step_menu(lane: LaneView | None = None) -> rx.Component:
+    """The action picker; with ``lane`` it adds to that branch or loop, else to the top level."""
+    trigger_props = {"aria_label": "Add step to " + lane.title, "id": "add-step-" + lane.id} if lane is not None \
+        else {"id": "add-step-root"}
     return rx.dropdown_menu.root(
         rx.dropdown_menu.trigger(
-            rx.button(rx.icon("plus", size=16), "Add step", variant="soft", size="2", type="button"),
+            rx.button(rx.icon("plus", size=16), "Add step", variant="soft" if lane is None else "outline",
+                      size="2" if lane is None else "1", type="button", **trigger_props),
         ),
         rx.dropdown_menu.content(
             rx.foreach(
@@ -488,7 +716,7 @@ def add_step_menu() -> rx.Component:
                         spacing="3",
                         align="center",
                     ),
-                    on_select=S.add_step(a.name),
+                    on_select=S.add_step(a.name) if lane is None else T.add_step_to(lane.id, a.name),
                     height="auto",
                     padding_y="0.4rem",
                 ),

@@ -125,6 +125,25 @@ class StepDraft:
     # default is only written back when it was written before (so opening and saving a workflow
     # never adds keys to it).
     present: list[str] = field(default_factory=list)
+    #: ``fail`` (the default, never written) or ``continue``.
+    on_error: str = "fail"
+    #: Whether the loaded step had a ``retry`` policy: written back when it had one or it changed.
+    retry_present: bool = False
+    #: flow.branch: its branches; flow.loop: its inner steps (None: the step has no such list).
+    branches: list[BranchDraft] | None = None
+    steps: list[StepDraft] | None = None
+
+
+@dataclass
+class BranchDraft:
+    """One branch of a flow.branch step: a key, a name, a condition (or default) and its steps."""
+
+    uid: str
+    key: str
+    name: str = ""
+    when: str = ""
+    default: bool = False
+    steps: list[StepDraft] = field(default_factory=list)
 
 
 @dataclass
@@ -148,7 +167,7 @@ class Draft:
     steps: list[StepDraft] = field(default_factory=list)
 
 
-def _uid() -> str:
+def new_uid() -> str:
     return uuid.uuid4().hex[:10]
 
 
@@ -168,10 +187,20 @@ def step_from_definition(step: dict[str, Any], catalogue: dict[str, ActionInfo] 
         for spec in info.fields:
             values[spec.name] = to_raw(spec, config.pop(spec.name)) if spec.name in config else initial_raw(spec)
     retry = {name: _num((step.get("retry") or {}).get(name, default)) for name, _label, default in RETRY_FIELDS}
+    branches = step.get("branches")
+    inner = step.get("steps")
     return StepDraft(
-        uid=_uid(), key=str(step.get("key", "")), action=str(step.get("action", "")), name=str(step.get("name") or ""),
+        uid=new_uid(), key=str(step.get("key", "")), action=str(step.get("action", "")),
+        name=str(step.get("name") or ""),
         values=values, extra=config, when=str(step.get("when") or ""), retry=retry,
         timeout_s=_num(step.get("timeout_s")), present=present,
+        on_error=str(step.get("on_error") or "fail"), retry_present="retry" in step,
+        branches=None if not isinstance(branches, list) else [
+            BranchDraft(uid=new_uid(), key=str(b.get("key") or ""), name=str(b.get("name") or ""),
+                        when=str(b.get("when") or ""), default=bool(b.get("default")),
+                        steps=[step_from_definition(s, catalogue) for s in b.get("steps") or []])
+            for b in branches if isinstance(b, dict)],
+        steps=None if not isinstance(inner, list) else [step_from_definition(s, catalogue) for s in inner],
     )
 
 
@@ -195,9 +224,12 @@ def draft_from_definition(definition: dict[str, Any], catalogue: dict[str, Actio
     return draft
 
 
-def step_to_definition(step: StepDraft, index: int, info: ActionInfo | None) -> tuple[dict[str, Any], dict[str, str]]:
+def step_to_definition(step: StepDraft, index: int | str, info: ActionInfo | None,
+                       catalogue: dict[str, ActionInfo] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """One step (and its nested steps) as definition JSON; ``index`` is its position in the top
+    list or its dotted location (``steps.1.branches.0.steps.2``), which error paths start with."""
     errors: dict[str, str] = {}
-    prefix = f"steps.{index}"
+    prefix = f"steps.{index}" if isinstance(index, int) else index
     config: dict[str, Any] = dict(step.extra)
     if info is not None:
         for spec in info.fields:
@@ -217,6 +249,7 @@ def step_to_definition(step: StepDraft, index: int, info: ActionInfo | None) -> 
     if step.when.strip():
         out["when"] = step.when.strip()
     retry: dict[str, Any] = {}
+    retry_changed = False
     for name, label, default in RETRY_FIELDS:
         raw = (step.retry.get(name) or "").strip()
         if not raw:
@@ -228,13 +261,44 @@ def step_to_definition(step: StepDraft, index: int, info: ActionInfo | None) -> 
             errors[f"{prefix}.retry.{name}"] = f"{label.lower()} must be a number"
             continue
         retry[name] = int(number) if name == "max_attempts" and number.is_integer() else number
-    out["retry"] = retry
+        retry_changed = retry_changed or retry[name] != default
+    if step.retry_present or retry_changed:
+        out["retry"] = retry
     if step.timeout_s.strip():
         try:
             out["timeout_s"] = float(step.timeout_s)
         except ValueError:
             errors[f"{prefix}.timeout_s"] = "must be a number of seconds"
+    if step.on_error == "continue":
+        out["on_error"] = "continue"
+    catalogue = catalogue if catalogue is not None else action_catalogue()
+    if step.branches is not None:
+        out["branches"] = []
+        for b_index, branch in enumerate(step.branches):
+            b_prefix = f"{prefix}.branches.{b_index}"
+            b_out: dict[str, Any] = {"key": branch.key.strip()}
+            if branch.name.strip():
+                b_out["name"] = branch.name.strip()
+            if branch.when.strip():
+                b_out["when"] = branch.when.strip()
+            if branch.default:
+                b_out["default"] = True
+            b_out["steps"] = _list_to_definition(branch.steps, f"{b_prefix}.", catalogue, errors)
+            out["branches"].append(b_out)
+    if step.steps is not None:
+        out["steps"] = _list_to_definition(step.steps, f"{prefix}.", catalogue, errors)
     return out, errors
+
+
+def _list_to_definition(steps: list[StepDraft], prefix: str, catalogue: dict[str, ActionInfo],
+                        errors: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for index, inner in enumerate(steps):
+        step_out, step_errors = step_to_definition(inner, f"{prefix}steps.{index}", catalogue.get(inner.action),
+                                                   catalogue)
+        out.append(step_out)
+        errors.update(step_errors)
+    return out
 
 
 def _load_webhook(draft: Draft, config: dict[str, Any]) -> None:
@@ -291,11 +355,7 @@ def to_definition(draft: Draft,
     """The workflow definition for the draft, and local conversion errors by dotted path."""
     catalogue = catalogue if catalogue is not None else action_catalogue()
     errors: dict[str, str] = {}
-    steps = []
-    for index, step in enumerate(draft.steps):
-        out, step_errors = step_to_definition(step, index, catalogue.get(step.action))
-        steps.append(out)
-        errors.update(step_errors)
+    steps = _list_to_definition(draft.steps, "", catalogue, errors)
     definition = {
         "name": draft.name.strip(), "description": draft.description, "enabled": draft.enabled,
         "timezone": draft.timezone, "trigger": trigger_to_definition(draft), "steps": steps,
@@ -309,9 +369,20 @@ def config_errors(definition: dict[str, Any]) -> dict[str, str]:
 
     catalogue = action_catalogue()
     errors: dict[str, str] = {}
-    for index, step in enumerate(definition.get("steps") or []):
-        if step.get("action") in catalogue and isinstance(step.get("config"), dict):
-            errors.update(validate_action_config(step["action"], step["config"], f"steps.{index}.config"))
+
+    def check(steps: Any, prefix: str) -> None:
+        for index, step in enumerate(steps if isinstance(steps, list) else []):
+            if not isinstance(step, dict):
+                continue
+            loc = f"{prefix}steps.{index}"
+            if step.get("action") in catalogue and isinstance(step.get("config"), dict):
+                errors.update(validate_action_config(step["action"], step["config"], f"{loc}.config"))
+            check(step.get("steps"), loc + ".")
+            for b_index, branch in enumerate(step.get("branches") or []):
+                if isinstance(branch, dict):
+                    check(branch.get("steps"), f"{loc}.branches.{b_index}.")
+
+    check(definition.get("steps"), "")
     return errors
 
 
@@ -334,55 +405,6 @@ def suggest_key(action: str, existing: set[str]) -> str:
     while f"{base}_{n}" in existing:
         n += 1
     return f"{base}_{n}"
-
-
-def add_step(draft: Draft, action: str, catalogue: dict[str, ActionInfo] | None = None) -> StepDraft:
-    catalogue = catalogue if catalogue is not None else action_catalogue()
-    info = catalogue[action]
-    step = StepDraft(
-        uid=_uid(), key=suggest_key(action, {s.key for s in draft.steps}), action=action,
-        values={spec.name: initial_raw(spec) for spec in info.fields},
-        retry={name: _num(default) for name, _label, default in RETRY_FIELDS},
-    )
-    draft.steps.append(step)
-    return step
-
-
-def find_step(draft: Draft, uid: str) -> tuple[int, StepDraft] | None:
-    for index, step in enumerate(draft.steps):
-        if step.uid == uid:
-            return index, step
-    return None
-
-
-def move_step(draft: Draft, uid: str, delta: int) -> bool:
-    """Move a step up (-1) or down (+1); False when it is already at that end."""
-    found = find_step(draft, uid)
-    if found is None:
-        return False
-    index, step = found
-    target = index + delta
-    if not 0 <= target < len(draft.steps):
-        return False
-    draft.steps.pop(index)
-    draft.steps.insert(target, step)
-    return True
-
-
-def remove_step(draft: Draft, uid: str) -> bool:
-    found = find_step(draft, uid)
-    if found is None:
-        return False
-    draft.steps.pop(found[0])
-    return True
-
-
-def set_step_field(draft: Draft, uid: str, name: str, value: str) -> bool:
-    found = find_step(draft, uid)
-    if found is None:
-        return False
-    found[1].values[name] = value
-    return True
 
 
 def insert_reference(current: str, reference: str) -> str:
@@ -444,25 +466,31 @@ def step_references(draft: Draft, index: int, sample: Any = None,
 
 
 def earlier_step_references(draft: Draft, index: int, outputs: dict[str, Any] | None = None) -> list[str]:
+    """Outputs of the top-level steps before ``index`` (nested scopes: views.scope_references)."""
     refs: list[str] = []
     for step in draft.steps[:index]:
-        if not step.key:
-            continue
-        base = f"steps.{step.key}.output"
-        refs.append(base)
-        known: list[str] = []
-        output = (outputs or {}).get(step.key)
-        if isinstance(output, dict):
-            _paths(output, base, 1, known)
-        elif step.action == "data.transform":
-            try:
-                mapping = json.loads(step.values.get("mapping") or "{}")
-            except ValueError:
-                mapping = {}
-            _paths(mapping, base, 1, known)
-        elif (sample_out := sample_output(step.action)) is not None:  # integrations' example outputs
-            _paths(sample_out, base, 1, known)
-        refs += known
+        if step.key:
+            refs += output_references(step, step.key, outputs)
+    return refs
+
+
+def output_references(step: StepDraft | None, key: str, outputs: dict[str, Any] | None = None) -> list[str]:
+    """``steps.<key>.output`` and the keys it is known to have: from the last test run, a
+    data.transform step's mapping, or the action's example output."""
+    base = f"steps.{key}.output"
+    refs = [base]
+    output = (outputs or {}).get(key)
+    action = step.action if step else ""
+    if isinstance(output, dict):
+        _paths(output, base, 1, refs)
+    elif step is not None and action == "data.transform":
+        try:
+            mapping = json.loads(step.values.get("mapping") or "{}")
+        except ValueError:
+            mapping = {}
+        _paths(mapping, base, 1, refs)
+    elif action and (sample_out := sample_output(action)) is not None:  # integrations' example outputs
+        _paths(sample_out, base, 1, refs)
     return refs
 
 

@@ -18,6 +18,7 @@ from engine.errors import FlowMateError, Forbidden, NotFound, ValidationFailed
 from engine.states import TERMINAL_RUN_VALUES
 from flowmate_app.auth import AuthState
 from flowmate_app.features.builder import draft as d
+from flowmate_app.features.builder import tree
 from flowmate_app.features.builder.views import (
     ActionOption,
     RunStepView,
@@ -325,14 +326,16 @@ class BuilderState(AuthState):
     def add_step(self, action: str) -> Any:
         if not self._draft or action not in self._catalogue():
             return None
-        step = d.add_step(self._draft, action, self._catalogue())
+        step = tree.add_step(self._draft, action, tree.ROOT, self._catalogue())
+        if step is None:
+            return None
         self.errors = {}
         self._edited()
         return rx.scroll_to(f"step-{step.uid}")
 
     @rx.event
     def move_step(self, uid: str, delta: int) -> Any:
-        if self._draft and d.move_step(self._draft, uid, int(delta)):
+        if self._draft and tree.move_step(self._draft, uid, int(delta)):
             self.errors = {}
             self._edited()
             # Keep keyboard focus on the button that was pressed, now in its new place.
@@ -343,7 +346,7 @@ class BuilderState(AuthState):
 
     @rx.event
     def remove_step(self, uid: str) -> None:
-        if self._draft and d.remove_step(self._draft, uid):
+        if self._draft and tree.remove_step(self._draft, uid):
             self.errors = {}
             self._edited()
 
@@ -356,13 +359,13 @@ class BuilderState(AuthState):
         self._set_field(uid, name, "true" if value else "false")
 
     def _set_field(self, uid: str, name: str, value: str) -> None:
-        if self._draft and d.set_step_field(self._draft, uid, name, value):
-            found = d.find_step(self._draft, uid)
+        if self._draft and tree.set_step_field(self._draft, uid, name, value):
+            found = tree.find_step(self._draft, uid)
             if found is not None:
-                index = found[0]
+                loc = found[0]
                 info = self._catalogue().get(found[1].action)
                 spec = info.field(name) if info else None
-                path = f"steps.{index}.config.{name}"
+                path = f"{loc}.config.{name}"
                 self.errors = {k: v for k, v in self.errors.items() if not (k == path or k.startswith(path + "."))}
                 if spec is not None and spec.kind in ("json", "any"):
                     from flowmate_app.features.builder.schema_form import json_error
@@ -376,7 +379,7 @@ class BuilderState(AuthState):
     def insert_reference(self, uid: str, name: str, reference: str) -> Any:
         if not self._draft:
             return None
-        found = d.find_step(self._draft, uid)
+        found = tree.find_step(self._draft, uid)
         if found is None:
             return None
         step = found[1]
@@ -393,21 +396,21 @@ class BuilderState(AuthState):
         """Key, name, when, timeout and retry settings of a step."""
         if not self._draft:
             return
-        found = d.find_step(self._draft, uid)
+        found = tree.find_step(self._draft, uid)
         if found is None:
             return
-        index, step = found
+        loc, step = found
         if attr in ("key", "name", "when", "timeout_s"):
             if attr == "key":
                 value = "_".join(value.strip().lower().replace("-", " ").split(" "))
             setattr(step, attr, value)
-            path = f"steps.{index}.{attr}"
+            path = f"{loc}.{attr}"
         elif attr.startswith("retry."):
             step.retry[attr.split(".", 1)[1]] = value
-            path = f"steps.{index}.retry"
+            path = f"{loc}.retry"
         else:
             return
-        self.errors = {k: v for k, v in self.errors.items() if not k.startswith(path)}
+        self.errors = {k: v for k, v in self.errors.items() if not (k == path or k.startswith(path + "."))}
         self._edited()
 
     # ----------------------------------------------------------------- save

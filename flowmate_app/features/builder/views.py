@@ -11,19 +11,24 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowmate_app.features.builder import tree
 from flowmate_app.features.builder.draft import (
     RETRY_FIELDS,
     ActionInfo,
     Draft,
     StepDraft,
-    earlier_step_references,
+    output_references,
     trigger_references,
 )
 from flowmate_app.features.builder.schema_form import initial_raw
 
 #: Field kinds that hold text an expression can be inserted into.
 EXPRESSION_KINDS = frozenset({"text", "textarea", "list", "any", "json", "number"})
-STEP_TOP_LEVEL = ("key", "name", "action", "when", "retry", "timeout_s")
+STEP_TOP_LEVEL = ("key", "name", "action", "when", "retry", "timeout_s", "on_error")
+#: Nested lists deeper than this are not drawn (the page says so); engine limits stop well before
+#: anyone builds that by hand, and every level is one more copy of the step card in the page.
+MAX_UI_DEPTH = 4
+ON_ERROR_OPTIONS = ["fail", "continue"]
 
 
 @dataclass
@@ -73,6 +78,46 @@ class StepView:
     error_count: int = 0
     is_first: bool = False
     is_last: bool = False
+    #: Where the step sits: its dotted location (error paths start with it) and nesting depth.
+    loc: str = ""
+    depth: int = 0
+    kind: str = "step"  # "step", "branch" (flow.branch) or "loop" (flow.loop)
+    on_error: str = "fail"
+    on_error_error: str = ""
+    lanes: list[LaneView] = field(default_factory=list)
+    targets: list[MoveTarget] = field(default_factory=list)
+    too_deep: bool = False
+
+
+@dataclass
+class MoveTarget:
+    id: str
+    label: str
+
+
+@dataclass
+class LaneView:
+    """A nested list of steps: a loop's inner steps or one branch of a branch step."""
+
+    id: str
+    owner_uid: str
+    branch_uid: str = ""
+    kind: str = "loop"  # "loop" or "branch"
+    key: str = ""
+    name: str = ""
+    when: str = ""
+    default: bool = False
+    title: str = ""
+    key_error: str = ""
+    name_error: str = ""
+    when_error: str = ""
+    general_error: str = ""
+    refs: list[str] = field(default_factory=list)
+    steps: list[StepView] = field(default_factory=list)
+    is_first: bool = False
+    is_last: bool = False
+    can_remove: bool = False
+    loop_full: bool = False  # a loop cannot be added here (loops nest at most 4 deep)
 
 
 @dataclass
@@ -107,20 +152,25 @@ def friendly(message: str) -> str:
     return message[:1].upper() + message[1:] if message else message
 
 
-def split_step_errors(errors: dict[str, str], index: int, field_names: set[str]) -> tuple[dict[str, str],
-                                                                                          dict[str, str]]:
-    """Errors of step ``index``: (by config field name, by step part: key/name/when/retry/general)."""
-    prefix = f"steps.{index}."
+def split_step_errors(errors: dict[str, str], index: int | str, field_names: set[str]) -> tuple[dict[str, str],
+                                                                                                dict[str, str]]:
+    """Errors of the step at ``index`` (a top-level position or a dotted location such as
+    ``steps.1.branches.0.steps.2``): (by config field name, by step part: key/name/when/retry/
+    on_error/general). Errors of nested steps and of branches belong to those, not to this step."""
+    loc = f"steps.{index}" if isinstance(index, int) else index
+    prefix = loc + "."
     by_field: dict[str, str] = {}
     by_part: dict[str, str] = {}
     for path, message in errors.items():
         message = friendly(message)
-        if path in (f"steps.{index}", f"steps.{index}.config"):
+        if path in (loc, f"{loc}.config", f"{loc}.branches", f"{loc}.steps"):
             by_part.setdefault("general", message)
             continue
         if not path.startswith(prefix):
             continue
         rest = path[len(prefix):]
+        if rest.startswith(("steps.", "branches.")):
+            continue  # a nested step's or a branch's own error
         if rest.startswith("config."):
             sub = rest[len("config."):]
             name = sub.split(".")[0]
@@ -154,9 +204,10 @@ def connection_options(current: str, types: tuple[str, ...], connections: list[d
     return names
 
 
-def is_primary(spec: Any) -> bool:
-    """Fields shown up front; the rest fold into "More options" to keep long forms short."""
-    return bool(spec.required or spec.kind in ("connection", "enum", "textarea"))
+def is_primary(spec: Any, action: str = "") -> bool:
+    """Fields shown up front; the rest fold into "More options" to keep long forms short. A
+    flow-control step's few settings (loop items, concurrency, limits) are all shown."""
+    return bool(spec.required or spec.kind in ("connection", "enum", "textarea") or action.startswith("flow."))
 
 
 def field_views(step: StepDraft, info: ActionInfo, field_errors: dict[str, str],
@@ -184,24 +235,41 @@ def field_views(step: StepDraft, info: ActionInfo, field_errors: dict[str, str],
     return views
 
 
+def branch_errors(errors: dict[str, str], loc: str) -> dict[str, str]:
+    """Errors of the branch at ``loc`` (``steps.0.branches.1``) by part: key/name/when/general."""
+    out: dict[str, str] = {}
+    for path, message in errors.items():
+        if path == loc:
+            out.setdefault("general", friendly(message))
+        elif path.startswith(loc + ".") and not path.startswith(loc + ".steps."):
+            head = path[len(loc) + 1:].split(".")[0]
+            out.setdefault(head if head in ("key", "name", "when") else "general", friendly(message))
+    return out
+
+
 def step_views(draft: Draft, catalogue: dict[str, ActionInfo], errors: dict[str, str],
                connections: list[dict[str, Any]], sample: Any = None,
                outputs: dict[str, Any] | None = None) -> list[StepView]:
+    """The step cards of the whole tree: top-level steps, each with its nested lanes."""
     trigger_refs = trigger_references(draft.trigger_type, sample)
-    views = []
-    last = len(draft.steps) - 1
-    for index, step in enumerate(draft.steps):
+    targets = {s.uid: [MoveTarget(id=i, label=label) for i, label in tree.move_targets(draft, s.uid)]
+               for s in tree.all_steps(draft)}
+    scopes = scope_references(draft, outputs)
+    lanes = {lane.id: lane for lane in tree.lanes(draft)}
+
+    def one(step: StepDraft, loc: str, depth: int, index: int, last: int) -> StepView:
         info = catalogue.get(step.action)
         names = {f.name for f in info.fields} if info else set()
-        by_field, by_part = split_step_errors(errors, index, names)
+        by_field, by_part = split_step_errors(errors, loc, names)
         if info is None:
             by_part.setdefault("general", f"Unknown action {step.action!r}")
         fields = field_views(step, info, by_field, connections) if info else []
-        primary_names = {f.name for f in info.fields if is_primary(f)} if info else set()
+        primary_names = {f.name for f in info.fields if is_primary(f, step.action)} if info else set()
         optional = [f for f in fields if f.name not in primary_names]
         initial = {f.name: initial_raw(f) for f in info.fields} if info else {}
         title = info.title if info else step.action
-        views.append(StepView(
+        refs = [*trigger_refs, *scopes.get(step.uid, []), "run.id", "workflow.name"]
+        view = StepView(
             uid=step.uid, number=index + 1, key=step.key, action=step.action, action_title=title,
             action_description=info.description if info else "", title=step.name or title, name=step.name,
             when=step.when, optional_fields=optional,
@@ -209,14 +277,64 @@ def step_views(draft: Draft, catalogue: dict[str, ActionInfo], errors: dict[str,
             optional_errors=sum(1 for f in optional if f.error), retry_max_attempts=step.retry.get("max_attempts", ""),
             retry_initial_delay_s=step.retry.get("initial_delay_s", ""), retry_factor=step.retry.get("factor", ""),
             retry_max_delay_s=step.retry.get("max_delay_s", ""), timeout_s=step.timeout_s,
-            fields=[f for f in fields if f.name in primary_names],
-            refs=[*trigger_refs, *earlier_step_references(draft, index, outputs), "run.id", "workflow.name"],
+            fields=[f for f in fields if f.name in primary_names], refs=refs,
             key_error=by_part.get("key", ""), name_error=by_part.get("name", ""),
             when_error=by_part.get("when", ""), retry_error=by_part.get("retry", ""),
-            general_error=by_part.get("general", ""),
+            general_error=by_part.get("general", ""), on_error_error=by_part.get("on_error", ""),
             error_count=len(by_field) + len(by_part), is_first=index == 0, is_last=index == last,
-        ))
-    return views
+            loc=loc, depth=depth, on_error=step.on_error if step.on_error in ON_ERROR_OPTIONS else "fail",
+            kind="branch" if step.branches is not None else "loop" if step.steps is not None else "step",
+            targets=targets.get(step.uid, []), too_deep=depth >= MAX_UI_DEPTH and (
+                step.branches is not None or step.steps is not None),
+        )
+        if step.steps is not None:
+            lane = lanes[step.uid]
+            view.lanes = [LaneView(
+                id=lane.id, owner_uid=step.uid, kind="loop", title=f"For each item of “{step.key}”",
+                steps=many(step.steps, f"{loc}.", depth + 1), loop_full=lane.loops + 1 > tree.MAX_LOOP_DEPTH)]
+        for b_index, branch in enumerate(step.branches or []):
+            b_loc = f"{loc}.branches.{b_index}"
+            problems = branch_errors(errors, b_loc)
+            lane = lanes[f"{step.uid}.{branch.uid}"]
+            view.lanes.append(LaneView(
+                id=lane.id, owner_uid=step.uid, branch_uid=branch.uid, kind="branch", key=branch.key,
+                name=branch.name, when=branch.when, default=branch.default, title=branch.name or branch.key,
+                key_error=problems.get("key", ""), name_error=problems.get("name", ""),
+                when_error=problems.get("when", ""), general_error=problems.get("general", ""), refs=refs,
+                steps=many(branch.steps, f"{b_loc}.", depth + 1), is_first=b_index == 0,
+                is_last=b_index == len(step.branches or []) - 1, can_remove=len(step.branches or []) > 1,
+                loop_full=lane.loops + 1 > tree.MAX_LOOP_DEPTH))
+            view.error_count += len(problems)
+        return view
+
+    def many(steps: list[StepDraft], prefix: str, depth: int) -> list[StepView]:
+        return [one(s, f"{prefix}steps.{i}", depth, i, len(steps) - 1) for i, s in enumerate(steps)]
+
+    return many(draft.steps, "", 0)
+
+
+def scope_references(draft: Draft, outputs: dict[str, Any] | None = None) -> dict[str, list[str]]:
+    """Per step uid, what its expressions can use besides the trigger: ``loop.*`` inside a
+    loop, the outputs of the steps that ran before it on every path (engine.definition.
+    visible_steps: never another branch's steps or a loop's inner steps from outside), and
+    ``resume_url('key')`` of every wait-for-event step."""
+    from engine.definition import visible_steps
+
+    shape = tree.skeleton(draft)
+    by_key = {s.key: s for s in tree.all_steps(draft)}
+    out: dict[str, list[str]] = {}
+    for step in tree.all_steps(draft):
+        if not step.key:
+            out[step.uid] = []
+            continue
+        scope = visible_steps(shape, step.key)
+        refs = list(scope.loop_variables)
+        refs += [f"loops.{key}.item" for key in scope.loops[:-1]]
+        for seen in scope.steps:
+            refs += output_references(by_key.get(seen.key), seen.key, outputs)
+        refs += [f"resume_url('{key}')" for key in scope.wait_keys]
+        out[step.uid] = refs
+    return out
 
 
 def action_options(catalogue: dict[str, ActionInfo]) -> list[ActionOption]:

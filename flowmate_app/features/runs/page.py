@@ -18,6 +18,7 @@ from flowmate_app.components.ui import (
     status_badge,
 )
 from flowmate_app.features.runs.state import RANGES, STATUSES, RunDetailState, RunsState
+from flowmate_app.features.runs.tree_page import family_links, run_tree
 
 S = RunsState
 D = RunDetailState
@@ -160,81 +161,6 @@ def meta(label: str, value: rx.Var | rx.Component) -> rx.Component:
     )
 
 
-def step_marker(step: rx.Var) -> rx.Component:
-    colour = rx.match(step["status"], ("succeeded", "green"), ("failed", "red"), ("running", "blue"), "gray")
-    return rx.center(
-        rx.match(
-            step["status"],
-            ("succeeded", rx.icon("check", size=14)),
-            ("failed", rx.icon("x", size=14)),
-            ("running", rx.spinner(size="1")),
-            ("skipped", rx.icon("skip_forward", size=12)),
-            rx.text(step["n"], size="1", weight="bold"),
-        ),
-        width="1.75rem",
-        height="1.75rem",
-        min_width="1.75rem",
-        border_radius="9999px",
-        background=rx.color(colour, 3),
-        color=rx.color(colour, 11),
-        border=f"1px solid {rx.color('gray', 6)}",
-    )
-
-
-def step_card(step: rx.Var) -> rx.Component:
-    return rx.hstack(
-        step_marker(step),
-        rx.card(
-            rx.vstack(
-                rx.flex(
-                    rx.vstack(
-                        rx.text(step["name"], size="3", weight="medium", word_break="break-word"),
-                        rx.text(step["action"] + " · " + step["key"], size="1", color=rx.color("gray", 10),
-                                font_family="var(--code-font-family)"),
-                        spacing="0",
-                        min_width="0",
-                    ),
-                    rx.hstack(
-                        rx.cond(step["duration"] != "", rx.text(step["duration"], size="1",
-                                                                color=rx.color("gray", 11))),
-                        rx.cond(step["attempts"] != "0", rx.badge(step["attempts_label"], variant="outline",
-                                                                  color_scheme="gray", size="1")),
-                        status_badge(step["status"]),
-                        spacing="2",
-                        align="center",
-                        wrap="wrap",
-                    ),
-                    justify="between",
-                    align="start",
-                    gap="2",
-                    wrap="wrap",
-                    width="100%",
-                ),
-                rx.cond(step["retries"] != "", rx.text("Retried after " + step["retries"], size="1",
-                                                       color=rx.color("amber", 11))),
-                rx.cond(
-                    step["error"] != "",
-                    rx.callout(step["error"], icon="circle_x", color_scheme="red", size="1", width="100%",
-                               class_name="step-error", style={"word-break": "break-word",
-                                                               "white-space": "pre-wrap"}),
-                ),
-                rx.cond(step["input"] != "", json_view(step["input"], "Input (rendered)")),
-                rx.cond(step["output"] != "", json_view(step["output"], "Output", open_=True)),
-                spacing="2",
-                width="100%",
-            ),
-            size="2",
-            width="100%",
-            min_width="0",
-        ),
-        align="start",
-        spacing="3",
-        width="100%",
-        class_name="step-card",
-        custom_attrs={"data-step": step["key"], "data-status": step["status"]},
-    )
-
-
 def run_actions() -> rx.Component:
     return rx.cond(
         AuthState.can_edit,
@@ -300,6 +226,7 @@ def run_summary() -> rx.Component:
                 spacing="4",
                 width="100%",
             ),
+            family_links(),
             rx.cond(D.run["rerun_of"] != "",
                     rx.text("Re-run of ", rx.link(D.run["rerun_of"], href="/runs/" + D.run["rerun_of"]), size="1",
                             color=rx.color("gray", 11))),
@@ -339,8 +266,8 @@ def run_detail_page() -> rx.Component:
                         run_summary(),
                         rx.heading("Steps", as_="h2", size="4", margin_top="0.5rem"),
                         rx.cond(
-                            D.steps.length() > 0,
-                            rx.vstack(rx.foreach(D.steps, step_card), spacing="3", width="100%", id="run-steps"),
+                            D.tree.length() > 0,
+                            run_tree(),
                             rx.text("This workflow has no steps.", size="2", color=rx.color("gray", 11)),
                         ),
                         spacing="3",

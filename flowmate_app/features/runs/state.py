@@ -15,10 +15,12 @@ import reflex as rx
 
 from engine.db import session_scope, utcnow
 from engine.errors import FlowMateError, NotFound
+from engine.models import Role
 from engine.registry import all_triggers
 from engine.services import runs, workflows
 from engine.states import ACTIVE_RUN_VALUES, RunStatus
 from flowmate_app.auth import AuthState, error_text
+from flowmate_app.features.runs import tree_view
 from flowmate_app.formatting import fmt_ago, fmt_duration, fmt_time, pretty_json
 
 PAGE_SIZE = 25
@@ -186,6 +188,12 @@ class RunDetailState(AuthState):
     trigger_json: str = ""
     cancel_open: bool = False
     acting: bool = False
+    # The tree (issue 11): branches, loop iterations (paged per loop), approvals, child runs.
+    tree: list[tree_view.RunNode] = []
+    children: list[dict[str, str]] = []
+    _tree_input: dict[str, Any] = {}
+    _loop_pages: dict[str, int] = {}
+    _loop_failed_only: dict[str, bool] = {}
 
     @rx.var
     def in_flight(self) -> bool:
@@ -202,7 +210,9 @@ class RunDetailState(AuthState):
             return
         try:
             with session_scope() as session:
-                data = runs.run_public(session, runs.get_run(session, actor, run_id))
+                run = runs.get_run(session, actor, run_id)
+                data = runs.run_public(session, run)
+                extras = run_extras(session, actor, run, data, self.workspace_timezone)
         except NotFound:
             self.not_found, self.detail_loading = True, False
             return
@@ -225,6 +235,9 @@ class RunDetailState(AuthState):
             "error": data.get("error") or "",
             "result": data.get("result") or "",
             "rerun_of": data.get("rerun_of") or "",
+            "parent_run_id": data.get("parent_run_id") or "",
+            "parent_path": data.get("parent_path") or "",
+            "warnings": str(data.get("warnings") or 0),
             "created": fmt_time(data["created_at"], tz, seconds=True),
             "started": fmt_time(data["started_at"], tz, seconds=True) if data["started_at"] else "not yet",
             "finished": fmt_time(data["finished_at"], tz, seconds=True) if data["finished_at"] else "—",
@@ -251,12 +264,48 @@ class RunDetailState(AuthState):
             }
             for i, s in enumerate(data.get("steps") or [])
         ]
+        self._tree_input = {"data": data, **extras}
+        self._build_tree()
         self.detail_loading = False
+
+    def _build_tree(self) -> None:
+        """Rebuild the tree from the last read (paging or filtering a loop needs no new read)."""
+        source = self._tree_input
+        data = source.get("data") or {}
+        ctx = tree_view.TreeContext(
+            approvals=source.get("approvals_by_path") or {}, resume_urls=source.get("resume_urls") or {},
+            children={c.get("parent_path") or "": c for c in data.get("children") or []},
+            pages=self._loop_pages, failed_only=self._loop_failed_only, tz=self.workspace_timezone)
+        self.tree = tree_view.build_tree(source.get("definition") or {}, data.get("steps") or [], ctx)
+        self.children = [{"id": c["id"], "short_id": c["id"][:8], "status": c["status"],
+                          "workflow": c.get("workflow_name") or "Untitled workflow", "path": c.get("parent_path") or ""}
+                         for c in data.get("children") or []]
+
+    @rx.event
+    def set_loop_page(self, loop_path: str, page: int) -> None:
+        self._loop_pages = {**self._loop_pages, loop_path: max(1, int(page))}
+        self._build_tree()
+
+    @rx.event
+    def set_failed_only(self, loop_path: str, value: bool) -> None:
+        self._loop_failed_only = {**self._loop_failed_only, loop_path: bool(value)}
+        self._loop_pages = {**self._loop_pages, loop_path: 1}
+        self._build_tree()
+
+    @rx.event
+    def copy_resume_url(self, url: str) -> Any:
+        return [rx.set_clipboard(url), rx.toast.success("Resume URL copied")]
+
+    @rx.event
+    def refresh(self) -> None:
+        """Re-read now (after an approval decided in place)."""
+        self._read()
 
     @rx.event
     def load(self) -> None:
         self.detail_loading, self.not_found, self.detail_error = True, False, ""
         self.run, self.steps, self.trigger_json, self.cancel_open = {}, [], "", False
+        self.tree, self.children, self._tree_input, self._loop_pages, self._loop_failed_only = [], [], {}, {}, {}
         self._read()
 
     @rx.event
@@ -297,3 +346,23 @@ class RunDetailState(AuthState):
             return rx.toast.error(error_text(exc))
         self._read()
         return rx.toast.success("Run cancelled")
+
+
+def run_extras(session: Any, actor: Any, run: Any, data: dict[str, Any], tz: str) -> dict[str, Any]:
+    """What the tree needs besides the run document: the definition snapshot the run executes,
+    its approvals by step path (for deciding in place) and the resume URLs of waiting event steps."""
+    from engine.definition import WAIT_ACTION
+    from engine.services import approvals, waits
+    from flowmate_app.features.approvals.views import approval_view
+
+    by_path: dict[str, list[Any]] = {}
+    for item in approvals.for_run(session, actor, run.id):
+        if item.status == "pending":
+            by_path.setdefault(item.step_path, []).append(approval_view(item.model_dump(), Role(actor.role).value, tz))
+    resume_urls = {}
+    for step in data.get("steps") or []:
+        if step["action"] == WAIT_ACTION and step["status"] == "running":
+            url = waits.resume_url(session, actor, run.id, step["path"])
+            if url:
+                resume_urls[step["path"]] = url
+    return {"definition": dict(run.definition or {}), "approvals_by_path": by_path, "resume_urls": resume_urls}
