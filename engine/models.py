@@ -154,6 +154,8 @@ class Run(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     result: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     rerun_of: str | None = Field(default=None, max_length=32)
+    #: W3C traceparent of the span that created the run (tracing on): the worker continues that trace.
+    traceparent: str | None = Field(default=None, max_length=55)
     created_at: datetime = _created()
     started_at: datetime | None = _ts()
     finished_at: datetime | None = _ts()

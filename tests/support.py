@@ -86,12 +86,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 
 def reset_engine_state() -> None:
     """Forget cached settings, database engines and the broker (between environments)."""
+    from engine import bus, tracing
     from engine.config import get_settings
     from engine.db import dispose_engines
     from engine.queue import reset_broker
 
     reset_broker()
     dispose_engines()
+    bus.reset_bus()
+    tracing.reset()
     get_settings.cache_clear()
     from engine import auth_limits
 
