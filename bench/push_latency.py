@@ -116,6 +116,9 @@ class Gate:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/gate"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def release(self) -> None:
+        self.sem.release()
+
     def close(self) -> None:
         for _ in range(200):
             self.sem.release()
