@@ -230,6 +230,8 @@ def main() -> int:
                         help="flowmate worker --nice (default: the product default, FLOWMATE_WORKER_NICE=10; "
                              "on a machine shared with other busy programs, 0 keeps niced workers from starving)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs) afterwards")
+    parser.add_argument("--drain-minutes", type=float, default=10.0,
+                        help="how long to wait after the load for every accepted run to finish")
     args = parser.parse_args()
     duration = args.minutes * 60
 
@@ -369,7 +371,7 @@ def main() -> int:
         log(f"load done: {len(accepted)} accepted; waiting for every run to finish")
 
         ids = [rid for _, rid in accepted]
-        drain_deadline = time.monotonic() + 600
+        drain_deadline = time.monotonic() + args.drain_minutes * 60
         while True:
             done = finished_count() or 0
             if done >= len(ids) or time.monotonic() > drain_deadline:
@@ -414,6 +416,9 @@ def main() -> int:
             "finished": finished,
             "runs_by_status": dict(statuses),
             "lost": lost,
+            # Of the lost: accepted ids with no run row at all (the rest were still queued or in
+            # flight when the drain ended: a backlog, see runs_by_status, not a vanished run).
+            "lost_without_a_row": len(set(ids)) - len(rows),
             "finished_steps_repeated": repeated_finished,
             "in_flight_steps_retried_after_a_kill": retried_in_flight,
             # A run must not FAIL because the infrastructure restarted (it should be retried):

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, description="OpenTelemetry collector base URL (OTLP/HTTP, protobuf; spans go to <url>/v1/traces). "
+        "Unset: no traces.")
+    live_fallback_seconds: float = Field(30.0, ge=1, le=3600, description="How often an open page re-reads "
+                                         "anyway, in case a live update message was lost.")
 
     # Hardening (docs/limits.md): bounded rendering, fairness, shutdown, input and data limits
     expression_max_operations: int = Field(1_000_000, ge=1_000, description="Sandbox operations (calls, "

@@ -19,6 +19,7 @@ runs per second.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 import random
@@ -36,7 +37,7 @@ from sqlalchemy import bindparam, case, func, insert, null, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-from engine import metrics
+from engine import bus, metrics, tracing
 from engine.config import Settings, get_settings
 from engine.context import ActionContext, ConnectionData
 from engine.datalimits import storable_step_data
@@ -84,7 +85,7 @@ _CLAIM = (
     )
     .returning(runs_t.c.id, runs_t.c.workspace_id, runs_t.c.workflow_id, runs_t.c.definition,
                runs_t.c.trigger_payload, runs_t.c.attempt, runs_t.c.started_at, runs_t.c.trigger_type,
-               runs_t.c.parent_run_id)
+               runs_t.c.parent_run_id, runs_t.c.traceparent)
 )
 _GUARD = update(runs_t).where(*_OURS).values(lease_expires_at=db_clock("lease_s"))
 _RELEASE = update(runs_t).where(*_OURS).values(
@@ -396,6 +397,9 @@ class Executor:
         if claimed["attempt"] == 1:
             metrics.safe_inc(metrics.RUNS_STARTED, trigger=str(claimed["trigger_type"]))
         bound = log.bind(run_id=run_id, workflow_id=claimed["workflow_id"], workspace_id=claimed["workspace_id"])
+        bus.run_changed(run_id, RunStatus.running, workspace_id=claimed["workspace_id"],
+                        workflow_id=claimed["workflow_id"])
+        trace_handle = tracing.start_run(claimed)
         try:
             return self._run_coroutine(claimed, bound)
         except LeaseLost:
@@ -411,6 +415,7 @@ class Executor:
             self._finish(run_id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}")
             return Outcome(status=ExecOutcome.failed, error=str(exc))
         finally:
+            tracing.end_run(trace_handle)
             woken = self.leases.discard(run_id)
             if woken is not None:  # a slot of this workspace is free: offer it a parked run now
                 enqueue_run(woken[0], workspace_id=woken[1])
@@ -428,7 +433,9 @@ class Executor:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(1) as pool:
-            return pool.submit(lambda: self._loop().run_until_complete(self._execute(claimed, bound))).result()
+            # copy_context: the run's trace span stays current on the helper thread
+            return pool.submit(contextvars.copy_context().run,
+                               lambda: self._loop().run_until_complete(self._execute(claimed, bound))).result()
 
     def _loop(self) -> asyncio.AbstractEventLoop:
         loop = getattr(self._loops, "loop", None)
@@ -447,6 +454,7 @@ class Executor:
 
             done = {r["path"] or r["step_key"]: dict(r) for r in _with_db_retry(load, "load steps")}
         self._tl.buffer = []
+        self._tl.live = {"workspace_id": run["workspace_id"], "workflow_id": run["workflow_id"]}  # for bus messages
         definition = run["definition"] or {}
         context: dict[str, Any] = {
             "trigger": run["trigger_payload"] or {},
@@ -681,6 +689,7 @@ class Executor:
                 conn.execute(_STEP_INSERT, row)
 
         self._commit(work, "write step")
+        bus.step_changed(run_id, step["key"], status, attempts=attempts, **getattr(self._tl, "live", {}))
 
     def _skip_rest(self, conn: Connection, run_id: str, rest: list[dict[str, Any]], start: int) -> None:
         if not rest:
@@ -714,6 +723,9 @@ class Executor:
 
         if not self._commit(work, "finish run"):
             return
+        tracing.set_current_status(status)
+        bus.run_changed(run_id, status, workspace_id=workspace_id, steps=steps,
+                        workflow_id=getattr(self._tl, "live", {}).get("workflow_id"))
         metrics.safe_inc(metrics.RUNS_FINISHED, status=status.value)
         if workspace_id:
             USAGE.add(workspace_id, runs=1, steps=steps)
@@ -727,6 +739,8 @@ class Executor:
 
         if not self._commit(work, "park run"):
             raise LeaseLost(run_id)
+        tracing.set_current_status(RunStatus.waiting)
+        bus.run_changed(run_id, RunStatus.waiting, workspace_id=workspace_id, steps=steps)
         if steps:
             USAGE.add(workspace_id, steps=steps)
 

@@ -160,6 +160,8 @@ class Run(SQLModel, table=True):
     #: A child run started by flow.call_workflow: the parent run and the calling step's path.
     parent_run_id: str | None = Field(default=None, max_length=32, index=True)
     parent_path: str | None = Field(default=None, max_length=512)
+    #: W3C traceparent of the span that created the run (tracing on): the worker continues that trace.
+    traceparent: str | None = Field(default=None, max_length=55)
     created_at: datetime = _created()
     started_at: datetime | None = _ts()
     finished_at: datetime | None = _ts()

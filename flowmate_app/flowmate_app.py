@@ -53,16 +53,17 @@ app.register_lifespan_task(lifespan)
 app.add_page(login_page, route="/login", title="Log in · FlowMate", on_load=AuthState.redirect_if_signed_in)
 app.add_page(signup_page, route="/signup", title="Sign up · FlowMate", on_load=AuthState.redirect_if_signed_in)
 app.add_page(dashboard_page, route="/", title="Dashboard · FlowMate",
-             on_load=[AuthState.require_login, DashboardState.load])
+             on_load=[AuthState.require_login, DashboardState.load, DashboardState.follow])
 app.add_page(workflows_page, route="/workflows", title="Workflows · FlowMate",
              on_load=[AuthState.require_login, WorkflowsState.load])
 app.add_page(builder_page, route="/workflows/[id]", title="Workflow builder · FlowMate",
              on_load=[AuthState.require_login, BuilderState.load, CrossBorderState.load])
 app.add_page(gallery_page, route="/templates", title="Templates · FlowMate",
              on_load=[AuthState.require_login, GalleryState.load])
-app.add_page(runs_page, route="/runs", title="Runs · FlowMate", on_load=[AuthState.require_login, RunsState.load])
+app.add_page(runs_page, route="/runs", title="Runs · FlowMate", on_load=[AuthState.require_login, RunsState.load,
+                                                                                 RunsState.follow])
 app.add_page(run_detail_page, route="/runs/[run_id]", title="Run · FlowMate",
-             on_load=[AuthState.require_login, RunDetailState.load])
+             on_load=[AuthState.require_login, RunDetailState.load, RunDetailState.follow])
 app.add_page(connections_page, route="/connections", title="Connections · FlowMate",
              on_load=[AuthState.require_login, ConnectionsState.load, ConnectionsState.announce_connected])
 app.add_page(audit_page, route="/audit", title="Audit log · FlowMate",

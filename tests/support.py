@@ -89,12 +89,15 @@ def reset_engine_state() -> None:
     and the broker connection (tests switch databases and embedded/Redis through the
     environment). Runtimes are not module state: a test starts its own (the ``start_runtime``
     fixture) and stops it."""
+    from engine import bus, tracing
     from engine.config import get_settings
     from engine.db import dispose_engines
     from engine.queue import reset_broker
 
     reset_broker()
     dispose_engines()
+    bus.reset_bus()
+    tracing.reset()
     get_settings.cache_clear()
     from engine import auth_limits
 

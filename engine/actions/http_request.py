@@ -26,6 +26,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from engine import tracing
 from engine.context import ActionContext, ConnectionData
 from engine.errors import PermanentError, RetryableError
 from engine.outbound import guarded_client
@@ -316,6 +317,7 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
         headers["Idempotency-Key"] = ctx.idempotency_key
     if not any(name.lower() == "accept-encoding" for name in headers):
         headers["Accept-Encoding"] = "gzip, deflate"  # the encodings _Inflater bounds
+    tracing.inject(headers)  # W3C traceparent of this step's span, when tracing is on
     _check_header_values(headers)
 
     kwargs: dict[str, Any] = {"headers": headers, "params": config.query or None}

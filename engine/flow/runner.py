@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from engine import metrics
+from engine import metrics, tracing
 from engine.actions.flow_loop import Config as LoopConfig
 from engine.datalimits import storable_step_data
 from engine.db import utcnow
@@ -172,7 +172,9 @@ class FlowRunner:
         handle = FlowHandle(self, path, step, siblings, index)
         step_log = self.bound.bind(step_key=step["key"], action=step["action"], path=path)
         t0 = time.perf_counter()
-        out = await self.ex._run_step(self.run_row, at, position, prior, ctx, step_log, flow=handle)
+        with tracing.step_span(path, step["action"], ((prior or {}).get("attempts") or 0) + 1) as step_span:
+            out = await self.ex._run_step(self.run_row, at, position, prior, ctx, step_log, flow=handle)
+            tracing.set_status(step_span, out.status)
         metrics.record_step(step["action"], out.status, time.perf_counter() - t0)
         if not prior:
             self.total += 1

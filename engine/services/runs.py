@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
+from engine import bus, tracing
 from engine.config import get_settings
 from engine.db import as_aware, get_engine, session_scope, utcnow
 from engine.definition import walk_steps
@@ -182,6 +183,7 @@ def start_run(req: RunRequest, *, enqueue: bool = True) -> StartedRun:
                 "trigger_type": req.trigger_type, "trigger_payload": req.payload, "attempt": 0,
                 "idempotency_key": req.idempotency_key, "request_hash": req.body_hash, "rerun_of": req.rerun_of,
                 "parent_run_id": req.parent_run_id, "parent_path": req.parent_path, "created_at": utcnow(),
+                "traceparent": tracing.current_traceparent(),
             }
             inserted = conn.execute(_intake_insert(engine.dialect.name, bool(req.idempotency_key)), params).first()
             if inserted is None:  # a concurrent request with the same key won the race
@@ -195,8 +197,10 @@ def start_run(req: RunRequest, *, enqueue: bool = True) -> StartedRun:
                              {"workflow_id": req.workflow_id, "trigger": req.trigger_type})
                 session.flush()
     safe_inc(RUNS_CREATED, trigger=req.trigger_type)
+    bus.run_changed(run_id, RunStatus.queued, workspace_id=req.workspace_id, workflow_id=req.workflow_id)
     if enqueue:
-        enqueue_run(run_id, workspace_id=req.workspace_id)  # lets workers apply the per-workspace cap early
+        with tracing.span("flowmate.enqueue", kind="producer", run_id=run_id, workflow_id=req.workflow_id):
+            enqueue_run(run_id, workspace_id=req.workspace_id)  # lets workers apply the per-workspace cap early
     return StartedRun(id=run_id, created=True, workflow_id=req.workflow_id, trigger_type=req.trigger_type)
 
 

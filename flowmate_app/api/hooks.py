@@ -37,7 +37,7 @@ from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Receive, Scope, Send
 
-from engine import metrics
+from engine import metrics, tracing
 from engine.config import get_settings
 from engine.crypto import decrypt_json
 from engine.datalimits import json_depth
@@ -94,7 +94,18 @@ def _secret(encrypted: str | None) -> dict[str, Any]:
 
 
 def accept(inc: Incoming) -> tuple[str, bool]:
-    """Everything after the body is read (runs in a worker thread): returns (run id, created)."""
+    """Everything after the body is read (runs in a worker thread): returns (run id, created).
+
+    With tracing on, the intake is the ``flowmate.webhook`` span: a child of the sender's W3C
+    ``traceparent`` when it sent one, and the parent the new run stores (engine/tracing.py)."""
+    with tracing.span("flowmate.webhook", parent=inc.headers.get("traceparent"), kind="server") as current:
+        run_id, created = _accept(inc)
+        if current is not None:
+            current.set_attribute("flowmate.run_id", run_id)
+        return run_id, created
+
+
+def _accept(inc: Incoming) -> tuple[str, bool]:
     decision = webhook_limiter().hit("hook:" + inc.token)
     if not decision.allowed:
         raise ApiError(429, "rate_limited", "too many requests for this webhook; slow down",

@@ -36,7 +36,7 @@ LAYER_OF: dict[str, str] = {
     "engine.catalog.templates": "core", "engine.catalog.flow_templates": "core",
     "engine.audit_events": "core", "engine.auth_limits": "core", "engine.datalimits": "core",
     "engine.jsoncodec": "core", "engine.messaging": "core", "engine.passwords": "core", "engine.storage": "core",
-    "engine.region": "core",
+    "engine.region": "core", "engine.bus": "core", "engine.tracing": "core",
     "engine.webhook_signatures": "core", "engine.mail": "core", "engine.oauth.flows": "core",
     "engine.oauth.providers": "core",
     # queue: broker setup, enqueue by actor name, queue depth; liveness beats kept by the broker

@@ -16,6 +16,7 @@ import reflex as rx
 
 from engine.errors import FlowMateError, Forbidden, NotFound, ValidationFailed
 from engine.states import TERMINAL_RUN_VALUES
+from flowmate_app import live
 from flowmate_app.auth import AuthState
 from flowmate_app.features.builder import draft as d
 from flowmate_app.features.builder import tree
@@ -31,7 +32,6 @@ from flowmate_app.features.builder.views import (
 )
 
 FINISHED = TERMINAL_RUN_VALUES
-POLL_INTERVAL_S = 0.4
 POLL_LIMIT_S = 15 * 60
 SAMPLE_PAYLOAD = '{\n  "email": "ana@example.com.au",\n  "name": "Ana Nguyen",\n  "amount": 120\n}'
 
@@ -547,24 +547,30 @@ class BuilderState(AuthState):
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + POLL_LIMIT_S
-        while loop.time() < deadline:
-            try:
-                run = await asyncio.to_thread(_fetch_run, actor, run_id)
-            except FlowMateError as exc:
-                async with self:
-                    self.test_error, self.test_busy = str(exc), False
-                return
-            async with self:
-                if self.test_run_id != run_id:
-                    return  # a newer test run took over
-                self.test_status = run["status"]
-                self.test_error = run.get("error") or ""
-                self.test_steps = run_step_views(run, self._catalogue())
-                self._outputs = {s["key"]: s["output"] for s in run["steps"] if s.get("output") is not None}
-                if run["status"] in FINISHED:
-                    self.test_busy = False
-                    self._sync(check_dirty=False)
+        # Live: the run's step and run changes wake this loop (flowmate_app/live.py); the wait's
+        # timeout is the fallback read in case a message was lost.
+        sub = live.HUB.open(actor.workspace_id)
+        try:
+            while loop.time() < deadline:
+                try:
+                    run = await asyncio.to_thread(_fetch_run, actor, run_id)
+                except FlowMateError as exc:
+                    async with self:
+                        self.test_error, self.test_busy = str(exc), False
                     return
-            await asyncio.sleep(POLL_INTERVAL_S if run["status"] != "waiting" else 1.5)
+                async with self:
+                    if self.test_run_id != run_id:
+                        return  # a newer test run took over
+                    self.test_status = run["status"]
+                    self.test_error = run.get("error") or ""
+                    self.test_steps = run_step_views(run, self._catalogue())
+                    self._outputs = {s["key"]: s["output"] for s in run["steps"] if s.get("output") is not None}
+                    if run["status"] in FINISHED:
+                        self.test_busy = False
+                        self._sync(check_dirty=False)
+                        return
+                await live.next_change(sub, run_id)
+        finally:
+            live.HUB.close(sub)
         async with self:
             self.test_busy = False

@@ -7,7 +7,7 @@ import reflex as rx
 
 from flowmate_app.auth import AuthState
 from flowmate_app.components.layout import layout, page_heading
-from flowmate_app.components.ui import error_callout, icon_disc, live_poll, loading_rows, section_card
+from flowmate_app.components.ui import error_callout, icon_disc, loading_rows, section_card
 from flowmate_app.features.dashboard.state import DashboardState as S
 
 CHART_COLOURS = {"succeeded": "var(--green-9)", "failed": "var(--red-9)", "cancelled": "var(--gray-8)",
@@ -238,7 +238,6 @@ def live_badge() -> rx.Component:
 def dashboard_page() -> rx.Component:
     """The landing page of a signed-in user."""
     return layout(
-        live_poll(S.poll, 2500),
         page_heading(
             "Dashboard",
             "Your automations at a glance.",

@@ -14,6 +14,7 @@ import reflex as rx
 from engine.db import session_scope
 from engine.errors import FlowMateError
 from engine.services import dashboard
+from flowmate_app import live
 from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_ago, fmt_duration
 
@@ -92,3 +93,8 @@ class DashboardState(AuthState):
     def poll(self, _tick: str = "") -> None:
         if self.user_email:
             self._refresh()
+
+    @rx.event(background=True)
+    async def follow(self) -> None:
+        """Live: re-read when a run of this workspace is created or changes state (flowmate_app/live.py)."""
+        await live.follow(self, lambda s: s.user_email and s._refresh(), kinds=("run",), min_gap_s=0.5)

@@ -13,7 +13,6 @@ from flowmate_app.components.ui import (
     filter_select,
     json_view,
     list_states,
-    live_poll,
     loading_rows,
     status_badge,
 )
@@ -140,7 +139,6 @@ def runs_empty() -> rx.Component:
 
 def runs_page() -> rx.Component:
     return layout(
-        live_poll(S.poll, 2500),
         page_heading("Runs", "Every execution, live, with step-by-step details."),
         filters(),
         list_states(S.loading, S.load_error, S.rows.length() == 0, S.retry, runs_empty(), runs_list(), 6),
@@ -248,7 +246,6 @@ def run_summary() -> rx.Component:
 
 def run_detail_page() -> rx.Component:
     return layout(
-        live_poll(D.poll, 1000),
         rx.link(rx.hstack(rx.icon("arrow_left", size=14), rx.text("All runs", size="2"), spacing="1", align="center"),
                 href="/runs", color=rx.color("gray", 11), margin_bottom="0.75rem", display="inline-block"),
         rx.cond(

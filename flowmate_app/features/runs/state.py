@@ -19,6 +19,7 @@ from engine.models import Role
 from engine.registry import all_triggers
 from engine.services import runs, workflows
 from engine.states import ACTIVE_RUN_VALUES, RunStatus
+from flowmate_app import live
 from flowmate_app.auth import AuthState, error_text
 from flowmate_app.features.runs import tree_view
 from flowmate_app.formatting import fmt_ago, fmt_duration, fmt_time, pretty_json
@@ -131,6 +132,12 @@ class RunsState(AuthState):
     def poll(self, _tick: str = "") -> None:
         if self.user_email and not self.loading:
             self._reload()
+
+    @rx.event(background=True)
+    async def follow(self) -> None:
+        """Live: re-read when a run of this workspace is created or changes state (flowmate_app/live.py)."""
+        await live.follow(self, lambda s: s.user_email and not s.loading and s._reload(), kinds=("run",),
+                          min_gap_s=0.5)
 
     def _filters_changed(self) -> None:
         self.cursor, self.cursor_stack = "", []
@@ -313,6 +320,12 @@ class RunDetailState(AuthState):
         """Re-read while the run is in flight; a finished run never changes, so stop reading."""
         if self.user_email and self.run and self.run.get("status") in IN_FLIGHT:
             self._read()
+
+    @rx.event(background=True)
+    async def follow(self) -> None:
+        """Live: re-read when this run or one of its steps changes (flowmate_app/live.py)."""
+        await live.follow(self, lambda s: s.user_email and s.run.get("status") in IN_FLIGHT and s._read(),
+                          run_id=lambda s: s._current_run_id())
 
     @rx.event
     def rerun(self) -> Any:
