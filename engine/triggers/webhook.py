@@ -24,7 +24,7 @@ from engine.crypto import constant_time_equals
 from engine.errors import ValidationFailed
 from engine.ratelimit import once_marker
 from engine.registry import AuthFailed, IncomingRequest, TriggerType, trigger_type
-from engine.triggers.webhook_providers import PROVIDERS, SIGNATURE_HEADERS, Delivery, screen
+from engine.triggers.webhook_providers import PROVIDERS, SAMPLE_DELIVERY, SIGNATURE_HEADERS, Delivery, screen
 
 #: Request headers that authenticate the caller: never copied into the run payload.
 SENSITIVE_HEADERS = frozenset(
@@ -196,8 +196,12 @@ class WebhookTrigger(TriggerType):
                              json.dumps(sample).encode(), "application/json")
 
     def sample_payload(self, config: dict[str, Any]) -> dict[str, Any]:
-        return {"body": {}, "query": {}, "headers": {"content-type": "application/json"},
-                "method": (config.get("methods") or ["POST"])[0]}
+        out: dict[str, Any] = {"body": {}, "query": {}, "headers": {"content-type": "application/json"},
+                               "method": (config.get("methods") or ["POST"])[0]}
+        provider = (config.get("auth") or {}).get("type")
+        if provider in PROVIDERS:  # what the intake adds for a provider-signed delivery
+            out["delivery"] = SAMPLE_DELIVERY[provider]
+        return out
 
 
 def _check_standard_secret(value: str) -> None:

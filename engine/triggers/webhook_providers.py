@@ -42,6 +42,19 @@ EVENT_HINTS = {
     "standard": "event types from the payload's \"type\" field, e.g. user.created",
 }
 
+#: ``trigger.delivery`` as a run sees it (the builder's reference menu and test runs).
+SAMPLE_DELIVERY: dict[str, dict[str, Any]] = {
+    "stripe": {"provider": "stripe", "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy", "type": "invoice.payment_failed"},
+    "shopify": {"provider": "shopify", "id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "topic": "orders/create",
+                "shop_domain": "example.myshopify.com"},
+    "xero": {"provider": "xero", "events": [{
+        "resourceUrl": "https://api.xero.com/api.xro/2.0/Invoices/5c2ab9a0-1f3b-4b0e-8d5e-2f0c7e0c9d11",
+        "resourceId": "5c2ab9a0-1f3b-4b0e-8d5e-2f0c7e0c9d11", "eventDateUtc": "2026-01-05T09:00:00.000",
+        "eventType": "CREATE", "eventCategory": "INVOICE", "tenantId": "0c5e2c1c-7a53-4a0b-9c43-7f1b2a8b6d11",
+        "tenantType": "ORGANISATION"}]},
+    "standard": {"provider": "standard", "id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", "type": "user.created"},
+}
+
 
 class QuietAuthFailed(AuthFailed):
     """A refusal that must be answered with an empty body (Xero's rule)."""

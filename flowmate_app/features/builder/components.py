@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import reflex as rx
 
+from engine.triggers.webhook_providers import EVENT_HINTS
 from flowmate_app.components.ui import status_badge
-from flowmate_app.features.builder.draft import AUTH_LABELS
+from flowmate_app.features.builder.draft import AUTH_LABELS, PROVIDER_AUTH
 from flowmate_app.features.builder.state import BuilderState as S
 from flowmate_app.features.builder.views import FieldView, RunStepView, StepView
 from flowmate_app.features.data.cross_border import cross_border_notice
@@ -616,6 +617,7 @@ def webhook_settings() -> rx.Component:
                         size="1", color=rx.color("gray", 10)),
                 spacing="1", width="100%",
             )),
+            *[(provider, _provider_auth(provider, secret_placeholder)) for provider in PROVIDER_AUTH],
             rx.text("Anyone with the URL can start a run. Keep it private, or add authentication.", size="1",
                     color=rx.color("gray", 10)),
         ),
@@ -623,6 +625,35 @@ def webhook_settings() -> rx.Component:
         spacing="4",
         width="100%",
     )
+
+
+def _provider_auth(provider: str, secret_placeholder: rx.Var) -> rx.Component:
+    """Signing secret and event filter of a provider-signed webhook (Stripe, Shopify, Xero, ...)."""
+    secret_label = {"xero": "Webhook key", "shopify": "Client secret (signing secret)"}.get(provider, "Signing secret")
+    return rx.vstack(
+        _auth_input("secret", secret_label, S.auth_secret, secret_placeholder, secret=True),
+        rx.text(PROVIDER_NOTES[provider], size="1", color=rx.color("gray", 10)),
+        label("Only these events", "webhook-events"),
+        rx.input(id="webhook-events", value=S.webhook_events, on_change=S.set_webhook_events,
+                 placeholder=EVENT_HINTS[provider].split("e.g. ")[-1].split(" (")[0], disabled=S.read_only,
+                 width="100%", font_family=MONO),
+        rx.text("Comma separated ", EVENT_HINTS[provider], ". Empty: every event. Other events are answered "
+                "200 and start no run; a redelivery of the same delivery id starts no second run.",
+                size="1", color=rx.color("gray", 10)),
+        spacing="1", width="100%",
+    )
+
+
+PROVIDER_NOTES = {
+    "stripe": "The endpoint's signing secret (whsec_...) from Stripe's Webhooks page. Deliveries older than "
+              "5 minutes or with a wrong Stripe-Signature are refused (401).",
+    "shopify": "Shopify signs the raw body with your app's client secret (or the secret shown under Settings → "
+               "Notifications → Webhooks). Unsigned or tampered deliveries are refused (401).",
+    "xero": "The webhook key from your Xero app's Webhooks page. Xero's intent-to-receive check is answered "
+            "automatically (200 for signed, 401 for unsigned, empty bodies).",
+    "standard": "The sender's whsec_... secret. webhook-id, webhook-timestamp and webhook-signature are checked; "
+                "deliveries more than 5 minutes old are refused.",
+}
 
 
 def _auth_input(name: str, text: str, value: rx.Var, placeholder: rx.Var | str, secret: bool = False) -> rx.Component:

@@ -109,6 +109,7 @@ class BuilderState(AuthState):
     auth_token: str = ""
     auth_password: str = ""
     auth_secret: str = ""
+    webhook_events: str = ""
     secret_set: bool = False
     cron_expression: str = ""
     cron_description: str = ""
@@ -151,7 +152,8 @@ class BuilderState(AuthState):
     @rx.var
     def trigger_error(self) -> str:
         msgs = [f"{k.split('.')[-1]}: {friendly(v)}" for k, v in self.errors.items()
-                if k.startswith("trigger.config.auth") or k == "trigger.config.methods"]
+                if k.startswith("trigger.config.auth") or k.startswith("trigger.config.events")
+                or k == "trigger.config.methods"]
         return "; ".join(msgs)
 
     @rx.var
@@ -188,6 +190,7 @@ class BuilderState(AuthState):
         self.auth_type, self.auth_header_name, self.auth_username = (
             draft.auth_type, draft.auth_header_name, draft.auth_username)
         self.auth_token, self.auth_password, self.auth_secret = draft.auth_token, draft.auth_password, draft.auth_secret
+        self.webhook_events = draft.webhook_events
         self.cron_expression = draft.cron_expression
         if draft.trigger_type == "cron":
             self.cron_description, self.cron_next, self.cron_error = d.cron_preview(
@@ -306,6 +309,12 @@ class BuilderState(AuthState):
     def set_auth_field(self, name: str, value: str) -> None:
         if self._draft and name in ("header_name", "username", "token", "password", "secret"):
             setattr(self._draft, f"auth_{name}", value)
+            self._edited()
+
+    @rx.event
+    def set_webhook_events(self, value: str) -> None:
+        if self._draft:
+            self._draft.webhook_events = value
             self._edited()
 
     @rx.event
