@@ -16,6 +16,7 @@ from engine.config import get_settings
 from engine.db import session_scope, utcnow
 from engine.errors import FlowMateError
 from engine.models import Trigger, Workflow
+from engine.polling import poll_due
 from engine.services.runs import create_run
 from engine.triggers.cron import next_fire_times, previous_fire_time
 
@@ -56,4 +57,4 @@ def tick(now: datetime | None = None) -> int:
             if trigger is not None:
                 trigger.next_fire_at = next_fire_times(expression, tz, now)[0]
                 session.add(trigger)
-    return created
+    return created + poll_due(now)

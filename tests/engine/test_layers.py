@@ -45,7 +45,8 @@ LAYER_OF: dict[str, str] = {
     # executor: runs one run
     "engine.executor": "executor",
     # background duties around the executor
-    "engine.scheduler": "maintenance", "engine.maintenance": "maintenance", "engine.liveness": "maintenance",
+    "engine.scheduler": "maintenance", "engine.polling": "maintenance",
+    "engine.maintenance": "maintenance", "engine.liveness": "maintenance",
     "engine.backup": "maintenance",
     # process entry points
     "engine.worker": "app", "engine.cli": "app",
