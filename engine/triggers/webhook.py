@@ -64,8 +64,9 @@ class WebhookConfig(BaseModel):
 
 
 SECRET_AUTH_FIELDS = ("token", "password", "secret")
-REQUIRED_SECRETS = {"header": ("token",), "basic": ("password",), "hmac": ("secret",),
-                    **{provider: ("secret",) for provider in PROVIDERS}}
+#: A provider-signed webhook may be saved before its signing secret is known (a template sets it up,
+#: the person pastes the secret from Stripe/Shopify/Xero next): until then it refuses every delivery.
+REQUIRED_SECRETS = {"header": ("token",), "basic": ("password",), "hmac": ("secret",)}
 SIGNATURE_HEADER = "x-flowmate-signature"
 SIGNATURE_TOLERANCE_S = 300
 
@@ -160,12 +161,12 @@ class WebhookTrigger(TriggerType):
                 "webhook authentication is incomplete",
                 {f"trigger.config.auth.{n}": f"required for {auth_type} authentication" for n in missing},
             )
-        if auth_type == "standard":
+        if auth_type == "standard" and "secret" in secret:
             _check_standard_secret(str(secret["secret"]))
         if auth_type not in PROVIDERS and config.get("events"):
             raise ValidationFailed("an event filter needs a provider-signed webhook",
                                    {"trigger.config.events": "only for Stripe, Shopify, Xero or Standard Webhooks"})
-        if auth_type == "none":
+        if auth_type == "none" or not secret:
             return config, {}
         return config, {**secret, "auth_type": auth_type}
 

@@ -219,12 +219,18 @@ def test_standard_webhooks_valid_stale_and_redelivered(api) -> None:
     assert _runs(wf_id) == 1
 
 
-def test_provider_auth_needs_a_secret_and_a_valid_standard_secret(api) -> None:
-    for auth, field in (({"type": "stripe"}, "trigger.config.auth.secret"),
-                        ({"type": "standard", "secret": "not base64 !!"}, "trigger.config.auth.secret")):
-        r = api.post("/api/v1/workflows", simple_workflow(trigger={"type": "webhook", "config": {"auth": auth}}))
-        assert r.status_code == 422, r.text
-        assert field in r.json()["error"]["fields"]
+def test_standard_secret_checked_and_no_secret_yet_refuses_every_delivery(api) -> None:
+    auth = {"type": "standard", "secret": "not base64 !!"}
+    r = api.post("/api/v1/workflows", simple_workflow(trigger={"type": "webhook", "config": {"auth": auth}}))
+    assert r.status_code == 422, r.text
+    assert "trigger.config.auth.secret" in r.json()["error"]["fields"]
+    # Saved before the secret is known (as a template sets it up): every delivery is refused until it is set.
+    wf = api.create_workflow(simple_workflow(trigger={"type": "webhook", "config": {"auth": {"type": "stripe"}}}))
+    assert wf["trigger"]["secret_set"] is False
+    body = _stripe_event("invoice.payment_failed")
+    r = api.client.post(wf["webhook_path"], content=body, headers={"Stripe-Signature": _stripe_header(body)})
+    assert r.status_code == 401 and "no signing secret" in r.json()["error"]["message"]
+    assert _runs(wf["id"]) == 0
     r = api.post("/api/v1/workflows", simple_workflow(trigger={"type": "webhook", "config": {"events": ["x"]}}))
     assert r.status_code == 422 and "trigger.config.events" in r.json()["error"]["fields"]
     # The secret is write-only: the workflow shows only that one is set.

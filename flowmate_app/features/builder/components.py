@@ -633,6 +633,10 @@ def _provider_auth(provider: str, secret_placeholder: rx.Var) -> rx.Component:
     return rx.vstack(
         _auth_input("secret", secret_label, S.auth_secret, secret_placeholder, secret=True),
         rx.text(PROVIDER_NOTES[provider], size="1", color=rx.color("gray", 10)),
+        rx.cond(~S.secret_set & (S.auth_secret == ""),
+                rx.callout("No signing secret saved yet: every delivery is refused (401) until you paste it here.",
+                           icon="triangle_alert", color_scheme="amber", size="1", width="100%",
+                           id="webhook-no-secret")),
         label("Only these events", "webhook-events"),
         rx.input(id="webhook-events", value=S.webhook_events, on_change=S.set_webhook_events,
                  placeholder=EVENT_HINTS[provider].split("e.g. ")[-1].split(" (")[0], disabled=S.read_only,
