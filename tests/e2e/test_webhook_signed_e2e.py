@@ -66,3 +66,22 @@ def test_shopify_signed_webhook_configured_in_the_builder(page: Page, app_server
     expect(rows.first).to_have_attribute("data-run-id", signed.json()["run_id"])
     screenshot(page, "runs-after-shopify-webhook")
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_polling_template_says_the_first_poll_is_a_starting_point(page: Page, app_server) -> None:
+    """A polling trigger from the gallery: the builder says what the first poll does (no replay)."""
+    sign_up(page, app_server.base_url, f"poll-{uuid.uuid4().hex[:8]}@example.com.au", PASSWORD)
+    page.goto("/templates")
+    card = page.locator('[data-template="sheet-row-to-mailchimp"]')
+    expect(card).to_be_visible()
+    card.get_by_role("button", name=re.compile("^Use template")).click()
+    page.get_by_role("dialog").get_by_role("button", name="Create workflow").click()
+    expect(page).to_have_url(re.compile(r"/workflows/[0-9a-f-]{8,}$"), timeout=15_000)
+    expect(page.locator("#poll-note")).to_contain_text("first poll records what is already there")
+    # The app's scheduler may already have tried: the sheet's connection does not exist here, so
+    # either nothing was polled yet or the failure is shown; no starting point is claimed either way.
+    expect(page.locator("#poll-status")).to_contain_text(re.compile("Not polled yet|No starting point yet"))
+    if "No starting point" in page.locator("#poll-status").inner_text():
+        expect(page.locator("#poll-error")).to_contain_text("connection 'google' not found")
+    screenshot(page, "builder-polling-trigger")
+    assert page.js_errors == []  # type: ignore[attr-defined]

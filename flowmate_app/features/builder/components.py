@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from engine.registry import all_triggers
+from engine.triggers.polling_base import BASELINE_NOTE
 from engine.triggers.webhook_providers import EVENT_HINTS
 from flowmate_app.components.ui import status_badge
 from flowmate_app.features.builder.draft import AUTH_LABELS, PROVIDER_AUTH
@@ -680,6 +682,22 @@ def _auth_input(name: str, text: str, value: rx.Var, placeholder: rx.Var | str, 
     )
 
 
+#: Trigger types that poll a source (engine.triggers.polling_base): they share one explanation.
+POLLING_TRIGGERS = tuple(name for name, kind in all_triggers().items() if getattr(kind, "polling", False))
+
+
+def polling_settings() -> rx.Component:
+    """A polling trigger: what it promises about the first poll, and how its polls are going."""
+    return rx.vstack(
+        rx.callout(rx.cond(S.poll_note != "", S.poll_note, BASELINE_NOTE), icon="history", size="1",
+                   width="100%", id="poll-note"),
+        rx.cond(S.poll_status != "", rx.text(S.poll_status, size="1", color=rx.color("gray", 10), id="poll-status")),
+        rx.cond(S.poll_error != "", rx.callout(S.poll_error, icon="triangle_alert", color_scheme="amber", size="1",
+                                               width="100%", id="poll-error")),
+        spacing="2", width="100%",
+    )
+
+
 def cron_settings() -> rx.Component:
     return rx.vstack(
         label("Cron expression", "cron-expression"),
@@ -740,6 +758,7 @@ def trigger_card() -> rx.Component:
                 S.trigger_type,
                 ("webhook", webhook_settings()),
                 ("cron", cron_settings()),
+                *[(name, polling_settings()) for name in POLLING_TRIGGERS],
                 rx.text("Runs start when someone clicks Run, or through the API or the CLI. The test-run payload "
                         "is available to steps as ", rx.code("trigger.payload"), ".", size="2",
                         color=rx.color("gray", 11)),

@@ -111,6 +111,10 @@ class BuilderState(AuthState):
     auth_secret: str = ""
     webhook_events: str = ""
     secret_set: bool = False
+    #: A polling trigger's promise (first poll = starting point) and how its polls went.
+    poll_note: str = ""
+    poll_status: str = ""
+    poll_error: str = ""
     cron_expression: str = ""
     cron_description: str = ""
     cron_next: list[str] = []
@@ -251,6 +255,8 @@ class BuilderState(AuthState):
         path = public.get("webhook_path") or trigger.get("webhook_path") or ""
         self.webhook_url = get_settings().base_url.rstrip("/") + path if path else ""
         self.secret_set = bool(trigger.get("secret_set"))
+        self.poll_note = str(trigger.get("note") or "") if trigger.get("polling") else ""
+        self.poll_status, self.poll_error = _poll_lines(str(public.get("id") or "")) if self.poll_note else ("", "")
 
     # ----------------------------------------------------------------- workflow settings
 
@@ -574,3 +580,20 @@ class BuilderState(AuthState):
             await asyncio.sleep(POLL_INTERVAL_S if run["status"] != "waiting" else 1.5)
         async with self:
             self.test_busy = False
+
+
+def _poll_lines(workflow_id: str) -> tuple[str, str]:
+    """What the builder says about a polling trigger's polls: (status line, last error)."""
+    from engine.polling import poll_status
+
+    status = poll_status(workflow_id) if workflow_id else None
+    if status is None:
+        return "Not polled yet: the first poll records what is already there and starts no runs.", ""
+    line = (f"Starting point recorded {status['baseline_at'][:16].replace('T', ' ')} UTC; "
+            f"{status['runs_started']} run(s) started since." if status["baseline_at"]
+            else "No starting point yet: the first successful poll records it and starts no runs.")
+    if status["last_polled_at"]:
+        line += f" Last checked {status['last_polled_at'][:16].replace('T', ' ')} UTC."
+    error = f"The last poll failed ({status['failures']}×, backing off): {status['last_error']}" \
+        if status["failures"] else ""
+    return line, error
