@@ -37,6 +37,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Receive, Scope, Send
@@ -231,9 +232,18 @@ def _in_intake_thread(fn: Callable[[Incoming], Answer], inc: Incoming) -> Awaita
 _OUTCOMES = {"rate_limited": "rate_limited", "not_found": "not_found", "unauthorized": "unauthorized",
              "payload_too_large": "too_large", "method_not_allowed": "method_not_allowed"}
 
+class HookIgnored(BaseModel):
+    """A provider-signed delivery whose event the trigger's filter does not select: no run."""
+
+    ignored: bool = True
+    reason: str
+
+
 _DOC = {
     202: {"description": "Accepted: a run was queued"},
-    200: {"model": HookAccepted, "description": "Idempotency-Key replay: the first run's id"},
+    200: {"model": HookAccepted | HookIgnored,
+          "description": "Idempotency-Key replay or a provider redelivery: the first run's id; or an event "
+                         "the trigger's filter does not select (ignored, no run). Xero: an empty body."},
     **{s: {"model": ErrorBody} for s in (400, 401, 404, 405, 409, 413, 422, 429)},
 }
 
