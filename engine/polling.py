@@ -12,7 +12,8 @@ trigger is due:
 4. Each item whose id is not in the seen-set starts **one run** (``trigger.item``), with the run
    idempotency key ``poll:<id>`` as a second guard; the seen-set keeps the newest
    :data:`SEEN_LIMIT` ids so it stays bounded.
-5. A provider error backs off (interval × 2^failures, at most :data:`MAX_BACKOFF`) and is kept in
+5. A provider error backs off (interval × 2^failures, at most :data:`MAX_BACKOFF`, never before
+   the provider's ``Retry-After``) and is kept in
    ``last_error`` for the builder; the next good poll resets it.
 """
 
@@ -102,7 +103,8 @@ def poll_one(kind: PollingTrigger, config: dict[str, Any], workflow_id: str, wor
     try:
         items = asyncio.run(kind.fetch(_context(workflow_id, workspace_id, now), config))
     except FlowMateError as exc:
-        _failed(kind, config, workflow_id, workspace_id, trigger_id, source, failures + 1, str(exc), now, known)
+        _failed(kind, config, workflow_id, workspace_id, trigger_id, failures + 1, str(exc), now,
+                getattr(exc, "retry_after", None))
         log.warning("poll.failed", workflow_id=workflow_id, trigger=kind.name, reason=str(exc)[:200])
         return 0
     started = 0
@@ -143,9 +145,12 @@ def _save(workflow_id: str, workspace_id: str, kind: str, source: str, seen: lis
 
 
 def _failed(kind: PollingTrigger, config: dict[str, Any], workflow_id: str, workspace_id: str, trigger_id: str,
-            source: str, failures: int, reason: str, now: datetime, known: bool) -> None:
-    """Keep the error and push the next poll out: interval × 2^failures, capped."""
+            failures: int, reason: str, now: datetime, retry_after: float | None) -> None:
+    """Keep the error and push the next poll out: interval × 2^failures, capped; never sooner than
+    the provider's own ``Retry-After`` (Xero's daily limit says when it resets)."""
     delay = min(kind.interval(config) * (2 ** min(failures, 16)), MAX_BACKOFF)
+    if retry_after:
+        delay = max(delay, min(timedelta(seconds=retry_after), timedelta(days=1)))
     with session_scope() as session:
         state = session.get(PollState, workflow_id)
         if state is None:  # no starting point yet: the first good poll records one

@@ -190,6 +190,12 @@ def test_xero_new_invoice_and_backoff_on_rate_limit(xero) -> None:
     assert _tick(at + timedelta(minutes=10)) == 1  # recovered: the invoice is not lost
     assert _state(wf).failures == 0
 
+    # Xero's daily limit says "come back in an hour": the next poll waits for that, not our backoff.
+    server.rate_limit_next = [3600]
+    later = at + timedelta(minutes=15)
+    assert _tick(later) == 0
+    assert _next_fire(wf) == later + timedelta(seconds=3600)
+
 
 class _Feed(BaseHTTPRequestHandler):
     items: list[dict[str, Any]] = []
