@@ -92,6 +92,22 @@ def _run_ids(workflow_id: str) -> list[str]:
         return list(session.exec(select(Run.id).where(Run.workflow_id == workflow_id)).all())
 
 
+def _assert_secret_never_shown(who: SignedIn, workflow_id: str, run: dict[str, Any], secret: str) -> None:
+    """The signing secret is write-only: not in the workflow's API shape, its export, the run, or in clear
+    in the database."""
+    from sqlalchemy import text
+
+    from engine.db import get_engine
+
+    shown = who.client.get(f"/api/v1/workflows/{workflow_id}").text
+    assert '"secret_set":true' in shown.replace(" ", "")
+    exported = who.client.get(f"/api/v1/workflows/{workflow_id}/export").text
+    assert secret not in shown and secret not in exported and secret not in json.dumps(run)
+    with get_engine().connect() as conn:
+        stored = conn.execute(text("SELECT config, secret_encrypted FROM trigger")).all()
+    assert secret not in str(stored)
+
+
 def test_stripe_payment_to_xero_invoice_payment_and_receipt(shop: dict[str, Any]) -> None:
     who, oauth, smtp = shop["who"], shop["oauth"], shop["smtp"]
     wf_id, path = _from_template(who, "stripe-payment-to-xero", secret=STRIPE_SECRET)
@@ -127,6 +143,7 @@ def test_stripe_payment_to_xero_invoice_payment_and_receipt(shop: dict[str, Any]
     (payment,) = oauth.payments
     assert payment["Invoice"]["InvoiceID"] == invoice["InvoiceID"] and payment["Account"]["Code"] == "090"
     assert float(payment["Amount"]) == 49.5
+    _assert_secret_never_shown(who, wf_id, run, STRIPE_SECRET)
     (mail,) = smtp.messages
     assert mail.message["To"] == "mia@nguyencafe.example"
     assert invoice["InvoiceNumber"] in mail.message["Subject"]
@@ -158,6 +175,7 @@ def test_shopify_order_to_sheet_row_and_sms(shop: dict[str, Any]) -> None:
     (sms,) = [r for r in providers.to("/2010-04-01/") if r.method == "POST"]
     assert sms.form["To"] == "+61412000111" and "#1042" in sms.form["Body"]
     assert _run_ids(wf_id) == [accepted.json()["run_id"]]
+    _assert_secret_never_shown(who, wf_id, run, SHOPIFY_SECRET)
 
 
 def test_new_sheet_row_to_mailchimp_member(shop: dict[str, Any]) -> None:
