@@ -232,6 +232,7 @@ def _in_intake_thread(fn: Callable[[Incoming], Answer], inc: Incoming) -> Awaita
 _OUTCOMES = {"rate_limited": "rate_limited", "not_found": "not_found", "unauthorized": "unauthorized",
              "payload_too_large": "too_large", "method_not_allowed": "method_not_allowed"}
 
+
 class HookIgnored(BaseModel):
     """A provider-signed delivery whose event the trigger's filter does not select: no run."""
 
