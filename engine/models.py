@@ -583,3 +583,25 @@ class WaitToken(SQLModel, table=True):
     created_at: datetime = _created()
     resumed_at: datetime | None = _ts()
     expires_at: datetime | None = _ts()
+
+
+class PollState(SQLModel, table=True):
+    """What a polling trigger (engine/polling.py) has already seen, per workflow.
+
+    ``seen`` holds the ids of items already handled (bounded: the newest ids only), so each new
+    item starts exactly one run. ``config_hash`` notices a changed source (another sheet, another
+    URL): the next poll then records a new starting point instead of firing for old items.
+    """
+
+    workflow_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("workflow.id", ondelete="CASCADE"), primary_key=True))
+    workspace_id: str = Field(max_length=32, index=True)
+    trigger_type: str = Field(max_length=32)
+    config_hash: str = Field(max_length=64)
+    seen: list = _json(list)
+    baseline_at: datetime | None = _ts()
+    last_polled_at: datetime | None = _ts()
+    runs_started: int = 0
+    failures: int = 0
+    last_error: str = Field(default="", max_length=500)
+    updated_at: datetime = _created()

@@ -20,6 +20,7 @@ from engine.config import get_settings
 from engine.db import as_aware, session_scope, utcnow
 from engine.errors import FlowMateError
 from engine.models import Trigger, Workflow
+from engine.polling import poll_due
 from engine.registry import all_triggers, get_trigger
 from engine.services.runs import create_run
 
@@ -68,4 +69,4 @@ def tick(now: datetime | None = None) -> int:
             if trigger is not None:
                 trigger.next_fire_at = kind.next_fire_at(config, tz, now)
                 session.add(trigger)
-    return created
+    return created + poll_due(now)

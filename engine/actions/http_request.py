@@ -20,6 +20,7 @@ import hmac
 import json as jsonlib
 import time
 import zlib
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from engine.context import ActionContext, ConnectionData
 from engine.errors import PermanentError, RetryableError
 from engine.outbound import guarded_client
 from engine.registry import action
+from engine.webhook_signatures import standard as standard_webhooks
 
 EXCERPT_CHARS = 200
 RETRYABLE_STATUSES = frozenset({408, 429})
@@ -56,9 +58,17 @@ class SignConfig(BaseModel):
 
     secret_connection: str = Field(
         title="Signing connection",
-        description="An http connection whose secret field 'signing_secret' is the HMAC key.",
+        description="An http connection whose secret field 'signing_secret' is the HMAC key "
+                    "(for Standard Webhooks: the receiver's whsec_... secret).",
         examples=["partner-signing"],
     )
+    scheme: Literal["hmac", "standard_webhooks"] = Field(
+        "hmac", title="Scheme",
+        description="hmac: one header as set below. standard_webhooks: the Standard Webhooks headers "
+                    "webhook-id (the same on every retry of this step), webhook-timestamp and "
+                    "webhook-signature (v1, HMAC-SHA256 of '{id}.{timestamp}.{body}'); the settings below are "
+                    "then not used.",
+        examples=["standard_webhooks"])
     header: str = Field("X-Signature", title="Signature header", min_length=1, max_length=100,
                         description="Request header that carries the signature.",
                         pattern=r"^[A-Za-z0-9-]+$", examples=["X-Signature", "X-Hub-Signature-256"])
@@ -390,8 +400,22 @@ def _apply_signature(ctx: ActionContext, sign: SignConfig, kwargs: dict[str, Any
         kwargs["content"] = body
     else:
         body = kwargs.get("content") or b""
+    if sign.scheme == "standard_webhooks":
+        headers.update(_standard_headers(ctx, conn.name, secret, body))
+        return [secret]
     timestamp = int(time.time()) if sign.timestamp_header else None
     if sign.timestamp_header:
         headers[sign.timestamp_header] = str(timestamp)
     headers[sign.header] = sign_body(secret, body, sign, timestamp)
     return [secret]
+
+
+def _standard_headers(ctx: ActionContext, conn_name: str, secret: str, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers. The message id derives from the step's idempotency key,
+    so a retry of the same step is recognisably the same message to the receiver (it dedupes)."""
+    msg_id = "msg_" + hashlib.sha256(ctx.idempotency_key.encode()).hexdigest()[:27]
+    try:
+        return standard_webhooks.sign_headers(body, secret, msg_id, datetime.now(UTC))
+    except Exception:  # the package raises binascii/ValueError for a secret that is not base64
+        raise PermanentError(f"signing connection {conn_name!r}: signing_secret is not a Standard Webhooks "
+                             "secret (expected whsec_ followed by base64)") from None

@@ -7,8 +7,11 @@ email, and ``PUT /lists/{list}/members/{hash}`` creates or updates in one idempo
 Consent: new people get ``status_if_new`` — ``pending`` by default, so Mailchimp emails them a
 confirmation and only subscribes them when they click it (double opt-in, what Australia's Spam
 Act asks for when consent is not already recorded). ``subscribed`` is only sent when the
-workflow says the person consented. An existing member's status is never changed: someone who
-unsubscribed or was cleaned stays that way; their merge fields and tags are still updated.
+workflow says the person consented AND FlowMate's consent records agree (``ctx.consent()``, the
+same check ``email.send`` makes for marketing): granted email consent and not on the suppression
+list. Otherwise the step fails with the reason and nothing is sent to Mailchimp. An existing
+member's status is never changed: someone who unsubscribed or was cleaned stays that way; their
+merge fields and tags are still updated.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ class Config(BaseModel):
                              examples=["a1b2c3d4e5"], description="Audience → Settings → Audience name and defaults.")
     email: str = Field(title="Email", max_length=320, examples=["{{ trigger.body.email }}"])
     consent: bool = Field(False, title="Person consented to marketing", examples=["{{ trigger.body.opt_in }}"],
-                          description="Only then is a new person subscribed at once; otherwise they get a "
+                          description="Only then is a new person subscribed at once, and only when their email "
+                                      "consent is recorded in FlowMate (Contacts page or a Record consent step) "
+                                      "and they are not suppressed; otherwise the step fails. Off: they get a "
                                       "confirmation email first (double opt-in).")
     status_if_new: Literal["pending", "transactional"] = Field(
         "pending", title="Without consent, new people are", examples=["pending"],
@@ -86,6 +91,13 @@ async def run(ctx: ActionContext, config: Config) -> dict[str, Any]:
     key = reveal(conn.secret.get("api_key") or "")
     if not key:
         raise PermanentError(f"connection {conn.name!r} has no api_key")
+    if config.consent:  # subscribing at once: FlowMate's consent records must agree
+        refusal = ctx.consent().marketing_refusal(ctx.workspace_id, "email", config.email.lower())
+        if refusal:
+            raise PermanentError(
+                f"Mailchimp: {config.email} was not subscribed: {refusal}. Record their consent first (a Record "
+                "consent step or the Contacts page), or turn off 'Person consented' so Mailchimp asks them to "
+                "confirm (double opt-in).")
     base = str(conn.config.get("base_url") or api_base(key)).rstrip("/")
     member = f"/3.0/lists/{config.audience_id}/members/{subscriber_hash(config.email)}"
     auth = ("flowmate", key)

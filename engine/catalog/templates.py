@@ -757,7 +757,173 @@ LEAD_FORWARD = Template(
 )
 
 
+# -- integrations: signed provider webhooks, OAuth connections, polling ----------------------
+# These need a Stripe/Shopify/Xero signing secret pasted into the trigger after creating the
+# workflow (until then every delivery is refused), or a Google Sheets / Xero / Mailchimp connection.
+
+XERO = _conn("xero_connection", "Xero connection", ("xero",), "xero",
+             "The Xero connection (Connect on the Connections page, then choose the organisation).")
+SHEETS = _conn("sheets_connection", "Google Sheets connection", ("google_sheets",), "google",
+               "The Google Sheets connection (Connect on the Connections page).")
+MAILCHIMP = _conn("mailchimp_connection", "Mailchimp connection", ("mailchimp",), "mailchimp",
+                  "The Mailchimp connection (API key).")
+
+
+def _stripe_to_xero(v: Values) -> dict[str, Any]:
+    session = "trigger.body.data.object"
+    steps = [
+        {"key": "contact", "action": "xero.upsert_contact", "name": "Customer in Xero", "retry": API_RETRY,
+         "config": {"connection": v.text("xero_connection"),
+                    "name": f"{{{{ {session}.customer_details.name or {session}.customer_details.email }}}}",
+                    "email": f"{{{{ {session}.customer_details.email }}}}"}},
+        {"key": "invoice", "action": "xero.create_invoice", "name": "Invoice in Xero", "retry": API_RETRY,
+         "config": {"connection": v.text("xero_connection"), "contact_id": "{{ steps.contact.output.contact_id }}",
+                    "status": "AUTHORISED", "line_amount_types": "Inclusive",
+                    "reference": f"Stripe {{{{ {session}.id }}}}",
+                    "currency_code": f"{{{{ {session}.currency | default('aud') | upper }}}}",
+                    "line_items": [{"description": v.text("item_description"), "quantity": 1,
+                                    "unit_amount": f"{{{{ ({session}.amount_total | int) / 100 }}}}",
+                                    "account_code": v.text("sales_account"), "tax_type": "OUTPUT"}]}},
+        {"key": "payment", "action": "xero.record_payment", "name": "Mark it paid", "retry": API_RETRY,
+         "config": {"connection": v.text("xero_connection"), "invoice_id": "{{ steps.invoice.output.invoice_id }}",
+                    "account_code": v.text("bank_account"), "amount": f"{{{{ ({session}.amount_total | int) / 100 }}}}",
+                    "reference": f"Stripe {{{{ {session}.payment_intent or {session}.id }}}}"}},
+        {"key": "receipt", "action": "email.send", "name": "Email the receipt", "retry": SEND_RETRY, "config": {
+            "connection": v.text("smtp_connection"),
+            "to": [f"{{{{ {session}.customer_details.email }}}}"],
+            "subject": v.fmt("Your receipt from [[business_name]] ({{ steps.invoice.output.invoice_number }})"),
+            "text": v.fmt("Hi {{ " + session + ".customer_details.name | default('there', true) }},\n\nThanks for "
+                          "your payment of ${{ '%.2f' | format((" + session + ".amount_total | int) / 100) }}. "
+                          "Your invoice number is {{ steps.invoice.output.invoice_number }}.\n\n[[business_name]]"),
+        }},
+    ]
+    trigger = {"type": "webhook", "config": {"methods": ["POST"], "auth": {"type": "stripe"},
+                                             "events": ["checkout.session.completed"]}}
+    return _definition(v, "Stripe payment to Xero", "Invoices each Stripe Checkout payment in Xero, marks it paid "
+                       "and emails a receipt.", trigger, steps)
+
+
+STRIPE_TO_XERO = Template(
+    slug="stripe-payment-to-xero",
+    name="Stripe payment → Xero invoice + receipt",
+    description="Add a Stripe webhook endpoint for checkout.session.completed pointing here and paste its signing "
+                "secret into the trigger: every payment becomes a paid invoice in Xero (GST inclusive) and the "
+                "customer gets a receipt.",
+    category="Accounting",
+    tags=("stripe", "xero", "payment", "invoice", "gst", "email", "webhook"),
+    variables=(
+        _business("Harbour Bakery"),
+        Variable("item_description", "Invoice line", "string", "Online order", "Description on the Xero invoice "
+                 "line.", max_length=200),
+        Variable("sales_account", "Sales account code", "string", "200", "Xero revenue account for the line.",
+                 max_length=10),
+        Variable("bank_account", "Bank account code", "string", "090", "Xero bank account the payment goes to "
+                 "(your Stripe clearing account).", max_length=10),
+        XERO, SMTP,
+    ),
+    build=_stripe_to_xero,
+    sample_payload={"id": "evt_1PqRsTuVwXyZ", "object": "event", "type": "checkout.session.completed", "data": {
+        "object": {"id": "cs_test_a1B2c3", "object": "checkout.session", "amount_total": 4950, "currency": "aud",
+                   "payment_intent": "pi_3PqRsT", "customer_details": {"name": "Mia Nguyen",
+                                                                       "email": "mia@nguyencafe.example"}}}},
+)
+
+
+def _shopify_to_sheet(v: Values) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = [
+        {"key": "row", "action": "sheets.append_row", "name": "Add the order to the sheet", "retry": API_RETRY,
+         "config": {"connection": v.text("sheets_connection"), "spreadsheet_id": v.text("spreadsheet_id"),
+                    "sheet": v.text("sheet"), "values": {
+                        "Order": "{{ trigger.body.name or trigger.body.order_number }}",
+                        "Date": "{{ (trigger.body.created_at or '')[:10] }}",
+                        "Customer": "{{ trigger.body.customer.first_name }} {{ trigger.body.customer.last_name }}",
+                        "Email": "{{ trigger.body.email or trigger.body.customer.email }}",
+                        "Total": "{{ trigger.body.total_price }}"}}},
+    ]
+    if v["send_sms"]:
+        steps.append({"key": "sms", "action": "sms.send", "name": "Text the customer", "retry": SEND_RETRY,
+                      "when": "{{ (trigger.body.customer.phone or '') != '' }}", "config": {
+                          "connection": v.text("sms_connection"), "to": "{{ trigger.body.customer.phone }}",
+                          "body": v.fmt("[[business_name]]: thanks for order {{ trigger.body.name }} "
+                                        "(${{ trigger.body.total_price }}). We'll text you when it ships."),
+                      }})
+    trigger = {"type": "webhook", "config": {"methods": ["POST"], "auth": {"type": "shopify"},
+                                             "events": ["orders/create"]}}
+    return _definition(v, "Shopify order to Google Sheet", "Adds each Shopify order to a sheet and texts the "
+                       "customer.", trigger, steps)
+
+
+SHOPIFY_TO_SHEET = Template(
+    slug="shopify-order-to-sheet",
+    name="Shopify order → Google Sheet row + SMS",
+    description="Create an orders/create webhook in Shopify pointing here and paste the signing secret into the "
+                "trigger: each order becomes a row (columns Order, Date, Customer, Email, Total) and the customer "
+                "gets a thank-you text.",
+    category="E-commerce",
+    tags=("shopify", "order", "google sheets", "sheets", "sms", "webhook"),
+    variables=(
+        _business("Bondi Candles"),
+        Variable("spreadsheet_id", "Spreadsheet ID", "string", "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms",
+                 "The long id in the sheet's URL, between /d/ and /edit.", max_length=200),
+        Variable("sheet", "Tab", "string", "Orders", "The tab the rows go to (row 1 holds the column names).",
+                 max_length=100),
+        Variable("send_sms", "Also send an SMS", "bool", True, "Text the customer when they gave a mobile number."),
+        SHEETS, SMS,
+    ),
+    build=_shopify_to_sheet,
+    sample_payload={"id": 820982911946154508, "name": "#1042", "created_at": "2026-12-01T10:15:00+11:00",
+                    "email": "chloe@example.com", "total_price": "49.90", "currency": "AUD",
+                    "customer": {"first_name": "Chloe", "last_name": "Park", "phone": "+61 412 000 111"}},
+)
+
+
+def _sheet_to_mailchimp(v: Values) -> dict[str, Any]:
+    steps = [
+        {"key": "member", "action": "mailchimp.upsert_member", "name": "Add to the Mailchimp audience",
+         "retry": API_RETRY, "config": {
+             "connection": v.text("mailchimp_connection"), "audience_id": v.text("audience_id"),
+             "email": "{{ trigger.item.Email }}",
+             "merge_fields": {"FNAME": "{{ trigger.item['First name'] | default('', true) }}",
+                              "LNAME": "{{ trigger.item['Last name'] | default('', true) }}"},
+             "tags": [v.text("tag")],
+             # No "consented" flag: Mailchimp emails each new person a confirmation first (double opt-in).
+         }},
+    ]
+    trigger = {"type": "sheets.new_row", "config": {"connection": v["sheets_connection"],
+                                                    "spreadsheet_id": v["spreadsheet_id"], "sheet": v["sheet"],
+                                                    "interval_minutes": v["interval_minutes"]}}
+    return _definition(v, "Sheet row to Mailchimp", "Adds each new row of a sign-up sheet to a Mailchimp audience.",
+                       trigger, steps)
+
+
+SHEET_TO_MAILCHIMP = Template(
+    slug="sheet-row-to-mailchimp",
+    name="New sheet row → Mailchimp member",
+    description="Checks a Google Sheet (columns Email, First name, Last name) every few minutes and adds each new "
+                "row to your Mailchimp audience with double opt-in. Rows already in the sheet are left alone.",
+    category="Marketing",
+    tags=("google sheets", "sheets", "mailchimp", "marketing", "polling"),
+    variables=(
+        Variable("spreadsheet_id", "Spreadsheet ID", "string", "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms",
+                 "The long id in the sheet's URL, between /d/ and /edit.", max_length=200),
+        Variable("sheet", "Tab", "string", "Sign-ups", "The tab with the sign-ups.", max_length=100),
+        Variable("interval_minutes", "Check every (minutes)", "int", 5, "How often the sheet is checked.",
+                 min=1, max=1440),
+        Variable("audience_id", "Audience ID", "string", "a1b2c3d4e5", "Mailchimp: Audience → Settings → "
+                 "Audience name and defaults.", max_length=50),
+        Variable("tag", "Tag", "string", "sheet-signup", "Tag added to each member.", max_length=100),
+        SHEETS, MAILCHIMP,
+    ),
+    build=_sheet_to_mailchimp,
+    sample_payload={"item": {"Email": "ava@example.com", "First name": "Ava", "Last name": "Brown", "_row": 5},
+                    "item_id": "row:5", "polled_at": "2026-12-01T00:00:00+00:00"},
+)
+
+#: Templates built on the integrations (signed provider webhooks, OAuth connections, polling).
+INTEGRATION_TEMPLATES: tuple[Template, ...] = (STRIPE_TO_XERO, SHOPIFY_TO_SHEET, SHEET_TO_MAILCHIMP)
+
 TEMPLATES: tuple[Template, ...] = (
     NEW_LEAD, DAILY_REPORT, FAILED_PAYMENT, FORM_TO_CRM, APPOINTMENT_REMINDER, ORDER_CONFIRMATION, REVIEW_REQUEST,
     MISSED_CALL, SIGNUP_SLACK, OVERDUE_INVOICE, CONTACT_AUTOREPLY, LOW_STOCK, WEEKLY_DIGEST, LEAD_FORWARD,
+    *INTEGRATION_TEMPLATES,
 )

@@ -86,3 +86,18 @@ def verification(*, link: str, workspace: str | None) -> Rendered:
         "You get this mail because this address was used to sign up for FlowMate.",
         link=link, workspace=workspace or "",
     )
+
+
+def reconnect_needed(*, workspace: str, connection: str, provider: str, reason: str, link: str) -> Rendered:
+    """To the workspace owners when an OAuth connection's refresh is refused for good."""
+    return _render(
+        "Reconnect “{{ connection }}” ({{ provider }}) in {{ workspace }}",
+        "Hello,\n\n{{ provider }} no longer accepts the connection “{{ connection }}” in {{ workspace }} "
+        "({{ reason }}). Workflow steps that use it fail until someone reconnects it:\n{{ link }}\n\n"
+        "Open Connections, find “{{ connection }}” and click Reconnect.\n",
+        "<p>Hello,</p><p>{{ provider }} no longer accepts the connection <b>{{ connection }}</b> in "
+        "{{ workspace }} ({{ reason }}). Workflow steps that use it fail until someone reconnects it.</p>"
+        + _BUTTON.replace("{label}", "Open Connections"),
+        "You get this mail because you own this FlowMate workspace. We send it once per failure, not per run.",
+        workspace=workspace, connection=connection, provider=provider, reason=reason, link=link,
+    )

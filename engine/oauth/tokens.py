@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection as DBConnection
 from sqlmodel import Session
@@ -36,8 +37,10 @@ from engine.models import Connection, OAuthGrant
 from engine.oauth.flows import ClientConfig, client_config
 from engine.oauth.providers import flow_for
 from engine.outbound import OutboundRefused, guarded_client_options
-from engine.services import audit
+from engine.services import audit, connection_alerts
 from engine.services.actor import Actor
+
+log = structlog.get_logger("flowmate.oauth")
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -184,7 +187,11 @@ def _refresh_locked(settings: Settings, connection_id: str, conn_type: str, name
             audit.record(audit_session, Actor.system(str(workspace_id), "oauth-refresh"), "connection.reconnect_needed",
                          "connection", connection_id, {"name": name, "reason": refused})
             audit_session.flush()
-    # committed: every later step fails fast with the same clear message
+    # committed: every later step fails fast with the same clear message; the owners hear once
+    try:
+        connection_alerts.reconnect_needed(str(workspace_id), name, cfg.flow.title, refused or "")
+    except Exception:  # the alert must never hide the step's own, clearer error
+        log.exception("oauth.reconnect_alert_failed", connection_id=connection_id)
     raise ReconnectNeeded(f"connection {name!r} needs to be reconnected to {cfg.flow.title}: {refused}")
 
 

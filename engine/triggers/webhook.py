@@ -15,15 +15,17 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
 from engine.crypto import constant_time_equals
 from engine.errors import ValidationFailed
 from engine.ratelimit import once_marker
 from engine.registry import AuthFailed, IncomingRequest, TriggerType, trigger_type
+from engine.triggers.webhook_providers import PROVIDERS, SAMPLE_DELIVERY, SIGNATURE_HEADERS, Delivery, screen
+from engine.webhook_signatures import standard as standard_webhooks
 
 #: Request headers that authenticate the caller: never copied into the run payload.
 SENSITIVE_HEADERS = frozenset(
@@ -32,11 +34,12 @@ SENSITIVE_HEADERS = frozenset(
 
 
 class WebhookAuth(BaseModel):
-    """Optional caller authentication: a header token, HTTP Basic, or an HMAC-SHA256 signature."""
+    """Optional caller authentication: a header token, HTTP Basic, an HMAC-SHA256 signature, or a
+    provider's own signature (Stripe, Shopify, Xero, Standard Webhooks) checked with ``secret``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["none", "header", "basic", "hmac"] = "none"
+    type: Literal["none", "header", "basic", "hmac", "stripe", "shopify", "xero", "standard"] = "none"
     header_name: str = Field("X-FlowMate-Token", max_length=100, title="Header name")
     token: SecretStr | None = Field(None, title="Header token")
     username: str | None = Field(None, max_length=200, title="Basic auth username")
@@ -54,9 +57,15 @@ class WebhookConfig(BaseModel):
 
     methods: list[Literal["GET", "POST", "PUT"]] = Field(default_factory=lambda: ["POST"], min_length=1)
     auth: WebhookAuth = Field(default_factory=WebhookAuth)
+    events: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]] = Field(
+        default_factory=list, max_length=50, title="Only these events",
+        description="For a provider-signed webhook: event types or topics that start a run (others are "
+                    "answered 200 and ignored). Empty: every event. Globs such as invoice.* work.")
 
 
 SECRET_AUTH_FIELDS = ("token", "password", "secret")
+#: A provider-signed webhook may be saved before its signing secret is known (a template sets it up,
+#: the person pastes the secret from Stripe/Shopify/Xero next): until then it refuses every delivery.
 REQUIRED_SECRETS = {"header": ("token",), "basic": ("password",), "hmac": ("secret",)}
 SIGNATURE_HEADER = "x-flowmate-signature"
 SIGNATURE_TOLERANCE_S = 300
@@ -153,16 +162,32 @@ class WebhookTrigger(TriggerType):
                 "webhook authentication is incomplete",
                 {f"trigger.config.auth.{n}": f"required for {auth_type} authentication" for n in missing},
             )
-        if auth_type == "none":
+        if auth_type == "standard" and "secret" in secret:
+            _check_standard_secret(str(secret["secret"]))
+        if auth_type not in PROVIDERS and config.get("events"):
+            raise ValidationFailed("an event filter needs a provider-signed webhook",
+                                   {"trigger.config.events": "only for Stripe, Shopify, Xero or Standard Webhooks"})
+        if auth_type == "none" or not secret:
             return config, {}
         return config, {**secret, "auth_type": auth_type}
 
     def authenticate(self, config: dict[str, Any], secret: dict[str, Any], request: IncomingRequest) -> set[str]:
+        return self.screen(config, secret, request)[0]
+
+    def screen(self, config: dict[str, Any], secret: dict[str, Any],
+               request: IncomingRequest) -> tuple[set[str], Delivery | None]:
+        """Authenticate a request; for a provider-signed webhook also say what the delivery is
+        (its id for deduplication, whether the event filter selects it). Raises AuthFailed."""
         auth = dict(config.get("auth") or {})
-        check = AUTH_CHECKS.get(auth.get("type", "none"))
+        auth_type = auth.get("type", "none")
+        if auth_type in PROVIDERS:
+            delivery = screen(auth_type, str(secret.get("secret", "")), list(config.get("events") or []),
+                              request.headers, request.body)
+            return set(SIGNATURE_HEADERS[auth_type]), delivery
+        check = AUTH_CHECKS.get(auth_type)
         if check is None:
             raise AuthFailed("unsupported authentication type")
-        return check(auth, secret, request)
+        return check(auth, secret, request), None
 
     def public_view(self, config: dict[str, Any], *, token: str | None, secret_set: bool,
                     next_fire_at: Any) -> dict[str, Any]:
@@ -174,8 +199,19 @@ class WebhookTrigger(TriggerType):
                              json.dumps(sample).encode(), "application/json")
 
     def sample_payload(self, config: dict[str, Any]) -> dict[str, Any]:
-        return {"body": {}, "query": {}, "headers": {"content-type": "application/json"},
-                "method": (config.get("methods") or ["POST"])[0]}
+        out: dict[str, Any] = {"body": {}, "query": {}, "headers": {"content-type": "application/json"},
+                               "method": (config.get("methods") or ["POST"])[0]}
+        provider = (config.get("auth") or {}).get("type")
+        if provider in PROVIDERS:  # what the intake adds for a provider-signed delivery
+            out["delivery"] = SAMPLE_DELIVERY[provider]
+        return out
+
+
+def _check_standard_secret(value: str) -> None:
+    """A Standard Webhooks secret is base64 (``whsec_`` prefix optional): refuse a typo on save."""
+    if not standard_webhooks.valid_secret(value):
+        raise ValidationFailed("the signing secret is not a Standard Webhooks secret",
+                               {"trigger.config.auth.secret": "expected whsec_ followed by base64"})
 
 
 def parse_body(body: bytes, content_type: str | None) -> Any:

@@ -9,6 +9,8 @@ are refused. ``webhook-id`` is returned for deduplication: retries keep the same
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -23,6 +25,19 @@ SIGNATURE_HEADER = "webhook-signature"
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
+
+
+def valid_secret(secret: str) -> bool:
+    """Is ``secret`` a Standard Webhooks secret (``whsec_`` optional, then base64 of at least 16 bytes)?
+
+    The package decodes leniently (it skips characters that are not base64), so a typo would
+    quietly become another key; saving a trigger or signing a request checks strictly instead.
+    """
+    raw = secret[len("whsec_"):] if secret.startswith("whsec_") else secret
+    try:
+        return len(base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)) >= 16
+    except (binascii.Error, ValueError):
+        return False
 
 
 def verify(body: bytes, headers: Mapping[str, str], secret: str) -> str:
@@ -49,5 +64,7 @@ def verify(body: bytes, headers: Mapping[str, str], secret: str) -> str:
 
 def sign_headers(body: bytes, secret: str, msg_id: str, timestamp: datetime) -> dict[str, str]:
     """The three headers a sender adds (for ``http.request`` signing and for tests)."""
+    if not valid_secret(secret):
+        raise ValueError("not a Standard Webhooks secret")
     signature = Webhook(secret).sign(msg_id, timestamp, body.decode("utf-8"))
     return {ID_HEADER: msg_id, TIMESTAMP_HEADER: str(int(timestamp.timestamp())), SIGNATURE_HEADER: signature}

@@ -7,7 +7,11 @@ caller authentication, one run row written and committed, one queue message. Eve
 - 202 ``{"run_id"}`` accepted; 200 with the first run id when an ``Idempotency-Key`` is replayed
   with the same body; 409 when it comes back with a different body (keys are kept 24 h);
 - 401 failed authentication (header token, HTTP Basic, or HMAC-SHA256 of ``"<t>.<body>"`` in
-  ``X-FlowMate-Signature: t=<unix>,v1=<hex>`` within 5 minutes, each signature usable once);
+  ``X-FlowMate-Signature: t=<unix>,v1=<hex>`` within 5 minutes, each signature usable once; or a
+  provider's signature: Stripe, Shopify, Xero, Standard Webhooks);
+- provider-signed webhooks: 200 ``{"ignored": true, "reason"}`` for an event the trigger's filter
+  does not select (no run), 200 with the first run's id for a redelivered delivery id; Xero gets
+  every answer with an empty body, as it requires (its intent-to-receive check starts no run);
 - 404 unknown token or disabled workflow; 405 method not enabled for this trigger;
 - 413 body over FLOWMATE_WEBHOOK_MAX_BODY_BYTES (refused from Content-Length, or as soon as the
   streamed body passes the limit: never buffered whole);
@@ -32,7 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Receive, Scope, Send
@@ -46,6 +51,7 @@ from engine.ratelimit import webhook_limiter
 from engine.registry import AuthFailed, IncomingRequest, get_trigger
 from engine.services.runs import create_webhook_run, find_webhook
 from engine.triggers.webhook import build_payload
+from engine.triggers.webhook_providers import QuietAuthFailed
 from flowmate_app.api.errors import ApiError, ErrorBody, expected_error_response
 from flowmate_app.api.schemas import HookAccepted
 
@@ -60,6 +66,15 @@ MAX_IDEMPOTENCY_KEY = 200
 _NOT_FOUND = ApiError(404, "not_found", "no enabled webhook at this address")
 #: The trigger type whose endpoint this router serves; it authenticates callers.
 WEBHOOK = get_trigger("webhook")
+
+
+@dataclass
+class Answer:
+    """What the intake answers: status, JSON body (None: an empty body, as Xero requires), outcome."""
+
+    status: int
+    body: dict[str, Any] | None
+    outcome: str
 
 
 @dataclass
@@ -93,19 +108,20 @@ def _secret(encrypted: str | None) -> dict[str, Any]:
     return found
 
 
-def accept(inc: Incoming) -> tuple[str, bool]:
-    """Everything after the body is read (runs in a worker thread): returns (run id, created).
+def accept(inc: Incoming) -> Answer:
+    """Everything after the body is read (runs in a worker thread): what to answer.
 
     With tracing on, the intake is the ``flowmate.webhook`` span: a child of the sender's W3C
     ``traceparent`` when it sent one, and the parent the new run stores (engine/tracing.py)."""
     with tracing.span("flowmate.webhook", parent=inc.headers.get("traceparent"), kind="server") as current:
-        run_id, created = _accept(inc)
-        if current is not None:
+        answer = _accept(inc)
+        run_id = (answer.body or {}).get("run_id")
+        if current is not None and run_id:
             current.set_attribute("flowmate.run_id", run_id)
-        return run_id, created
+        return answer
 
 
-def _accept(inc: Incoming) -> tuple[str, bool]:
+def _accept(inc: Incoming) -> Answer:
     decision = webhook_limiter().hit("hook:" + inc.token)
     if not decision.allowed:
         raise ApiError(429, "rate_limited", "too many requests for this webhook; slow down",
@@ -120,9 +136,16 @@ def _accept(inc: Incoming) -> tuple[str, bool]:
                        headers={"Allow": ", ".join(methods)})
     secret = _secret(hook["secret_encrypted"])
     try:
-        hidden = WEBHOOK.authenticate(config, secret, IncomingRequest(inc.method, inc.headers, inc.body))
+        hidden, delivery = WEBHOOK.screen(config, secret, IncomingRequest(inc.method, inc.headers, inc.body))
+    except QuietAuthFailed:
+        return Answer(401, None, "unauthorized")
     except AuthFailed as failed:
         raise _auth_failed(failed.message, basic=failed.basic) from None
+    if delivery is not None and (delivery.handshake or not delivery.selected):
+        if delivery.quiet:
+            return Answer(200, None, "handshake" if delivery.handshake else "ignored")
+        shown = ", ".join(delivery.events) or "no event type"
+        return Answer(200, {"ignored": True, "reason": f"event {shown} is not selected by this trigger"}, "ignored")
 
     key = inc.headers.get("idempotency-key")
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
@@ -139,10 +162,19 @@ def _accept(inc: Incoming) -> tuple[str, bool]:
     if json_depth(payload.get("body"), stop_at=depth) > depth:
         raise _too_deep(depth)
     body_hash = hashlib.sha256(inc.body).hexdigest() if key else None
+    run_key = f"hook:{key}" if key else None
+    if delivery is not None:
+        payload["delivery"] = delivery.info
+        if delivery.dedupe_key:  # a provider redelivery answers the first run's id, whatever its body
+            run_key, body_hash = delivery.dedupe_key, None
     try:
-        return create_webhook_run(hook, payload, idempotency_key=f"hook:{key}" if key else None, body_hash=body_hash)
+        run_id, created = create_webhook_run(hook, payload, idempotency_key=run_key, body_hash=body_hash)
     except NotFound:
         raise _NOT_FOUND from None
+    outcome = "accepted" if created else "replayed"
+    if delivery is not None and delivery.quiet:
+        return Answer(200, None, outcome)
+    return Answer(202 if created else 200, {"run_id": run_id}, outcome)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -193,7 +225,7 @@ async def _parse_multipart(headers: Headers, body: bytes) -> dict[str, Any]:
 _intake_pool: ThreadPoolExecutor | None = None
 
 
-def _in_intake_thread(fn: Callable[[Incoming], tuple[str, bool]], inc: Incoming) -> Awaitable[tuple[str, bool]]:
+def _in_intake_thread(fn: Callable[[Incoming], Answer], inc: Incoming) -> Awaitable[Answer]:
     """Run the blocking part of the intake on a small dedicated pool.
 
     Why not the framework's shared pool (up to 40 threads): with one thread per in-flight
@@ -212,14 +244,24 @@ def _in_intake_thread(fn: Callable[[Incoming], tuple[str, bool]], inc: Incoming)
 _OUTCOMES = {"rate_limited": "rate_limited", "not_found": "not_found", "unauthorized": "unauthorized",
              "payload_too_large": "too_large", "method_not_allowed": "method_not_allowed"}
 
+
+class HookIgnored(BaseModel):
+    """A provider-signed delivery whose event the trigger's filter does not select: no run."""
+
+    ignored: bool = True
+    reason: str
+
+
 _DOC = {
     202: {"description": "Accepted: a run was queued"},
-    200: {"model": HookAccepted, "description": "Idempotency-Key replay: the first run's id"},
+    200: {"model": HookAccepted | HookIgnored,
+          "description": "Idempotency-Key replay or a provider redelivery: the first run's id; or an event "
+                         "the trigger's filter does not select (ignored, no run). Xero: an empty body."},
     **{s: {"model": ErrorBody} for s in (400, 401, 404, 405, 409, 413, 422, 429)},
 }
 
 
-async def hook(token: str, request: Request) -> JSONResponse:
+async def hook(token: str, request: Request) -> Response:
     started = time.perf_counter()
     outcome = "error"
     try:
@@ -230,9 +272,11 @@ async def hook(token: str, request: Request) -> JSONResponse:
                        query=dict(request.query_params), body=body)
         if request.headers.get("content-type", "").lower().startswith("multipart/form-data") and body:
             inc.parsed_body = await _parse_multipart(request.headers, body)
-        run_id, created = await _in_intake_thread(accept, inc)
-        outcome = "accepted" if created else "replayed"
-        return JSONResponse({"run_id": run_id}, status_code=202 if created else 200)
+        answer = await _in_intake_thread(accept, inc)
+        outcome = answer.outcome
+        if answer.body is None:
+            return Response(status_code=answer.status)
+        return JSONResponse(answer.body, status_code=answer.status)
     except ApiError as exc:
         outcome = _OUTCOMES.get(exc.code, exc.code)
         raise

@@ -64,6 +64,8 @@ EXCEPTIONS: dict[str, str] = {
                                               "(the job row stays, marked expired)",
     "engine.services.system_mail:queue_mail": "the outbox row of a system mail, written inside the action that "
                                               "sends it, which records the audit row (invitation, reset, verification)",
+    "engine.services.connection_alerts:reconnect_needed": "only the outbox rows of the owners' alert mail; the "
+    "status change it reports is audited (connection.reconnect_needed) by engine.oauth.tokens",
     "engine.services.system_mail:deliver_queued": "the mail job's delivery status and attempts on its outbox row",
 }
 

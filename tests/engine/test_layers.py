@@ -48,6 +48,7 @@ LAYER_OF: dict[str, str] = {
     "engine.executor": "executor", "engine.flow": "executor",
     # background duties around the executor
     "engine.scheduler": "maintenance", "engine.maintenance": "maintenance", "engine.duties": "maintenance",
+    "engine.polling": "maintenance",
     "engine.backup": "maintenance",
     # the composition root: broker, actors, executor, leases, worker threads and duties of a process
     "engine.runtime": "runtime",

@@ -243,6 +243,17 @@ class FakeOAuth:
                     contact.update({k: v for k, v in item.items() if k != "ContactID"})
                     out.append(contact)
                 return Resp(200, {**envelope, "Contacts": out})
+            if path == "/Invoices" and req.method == "GET":
+                # GET Invoices: ?where=Type=="ACCREC"&order=UpdatedDateUTC DESC&page=1 (100 a page)
+                where = req.q("where") or ""
+                match = re.fullmatch(r'Type=="(ACCREC|ACCPAY)"', where)
+                if where and not match:
+                    return _xero_validation(f"Invalid where clause: {where}")
+                found = [i for i in self.invoices.values() if not match or i["Type"] == match.group(1)]
+                if (req.q("order") or "").replace(" ", "").upper() == "UPDATEDDATEUTCDESC":
+                    found = list(reversed(found))  # insertion order is update order here
+                page = int(req.q("page") or 1)
+                return Resp(200, {**envelope, "Invoices": found[(page - 1) * 100:page * 100]})
             if path == "/Invoices" and req.method in ("PUT", "POST"):
                 out = []
                 for item in req.json.get("Invoices", []):

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from fake_providers import HUBSPOT_TOKEN, SIGNING_SECRET, SLACK_PATH, FakeProviders, Reply
+from fake_providers import API_TOKEN, HUBSPOT_TOKEN, SIGNING_SECRET, SLACK_PATH, FakeProviders, Reply
 from integ_helpers import one_step_workflow, run_now
 
 from engine.actions.crm_upsert_contact import Config as CrmConfig
@@ -181,3 +181,45 @@ def test_signing_needs_a_connection_with_a_signing_secret(providers: FakeProvide
         asyncio.run(http_request(_ctx(plain), config))
     with pytest.raises(ValueError):
         HttpConfig.model_validate({"url": "/x", "sign": {"secret_connection": "p", "header": "Bad Header: x"}})
+
+
+# -- http.request: Standard Webhooks signing --------------------------------------------------
+
+STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_http_request_signs_as_standard_webhooks_with_a_stable_id(providers: FakeProviders) -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    api = ConnectionData(id="a", type="http", name="receiver",
+                         config={"auth_type": "bearer", "base_url": providers.url},
+                         secret={"token": API_TOKEN, "signing_secret": STANDARD_SECRET})
+    config = HttpConfig.model_validate({"method": "POST", "url": "/leads", "connection": "receiver",
+                                        "json": {"type": "lead.created", "data": {"email": "zoë@example.com"}},
+                                        "sign": {"secret_connection": "receiver", "scheme": "standard_webhooks"}})
+    ctx = _ctx(api)
+    asyncio.run(http_request(ctx, config))
+    asyncio.run(http_request(ctx, config))  # a retry of the same step
+    first, again = providers.to("/leads")
+    # The receiver verifies with the spec's reference implementation: id, timestamp, v1 signature.
+    assert Webhook(STANDARD_SECRET).verify(first.body, {k.lower(): v for k, v in first.headers.items()}) == {
+        "type": "lead.created", "data": {"email": "zoë@example.com"}}
+    assert first.headers["webhook-signature"].startswith("v1,")
+    assert first.headers["webhook-id"] == again.headers["webhook-id"]
+    assert first.headers["webhook-id"].startswith("msg_")
+    with pytest.raises(Exception, match="signature"):
+        Webhook(STANDARD_SECRET).verify(first.body + b" ", {k.lower(): v for k, v in first.headers.items()})
+    other_step = ActionContext(run_id="r2", step_key="s", workflow_id="w", workspace_id="ws", settings=ALLOW,
+                               connection_loader=lambda ref: api)
+    asyncio.run(http_request(other_step, config))
+    assert providers.to("/leads")[2].headers["webhook-id"] != first.headers["webhook-id"]
+
+
+def test_standard_webhooks_signing_needs_a_base64_secret(providers: FakeProviders) -> None:
+    api = ConnectionData(id="a", type="http", name="receiver", config={"auth_type": "none", "base_url": providers.url},
+                         secret={"signing_secret": "not base64 at all!"})
+    config = HttpConfig.model_validate({"method": "POST", "url": "/leads", "connection": "receiver", "json": {},
+                                        "sign": {"secret_connection": "receiver", "scheme": "standard_webhooks"}})
+    with pytest.raises(PermanentError, match="not a Standard Webhooks secret"):
+        asyncio.run(http_request(_ctx(api), config))
+    assert providers.to("/leads") == []

@@ -363,3 +363,40 @@ def test_connection_test_reports_the_organisation_and_reconnect_needed(who: Sign
     with session_scope() as session:
         bad = test_connection(session, Actor.system(who.workspace_id), conn.id)
     assert bad["ok"] is False and "needs to be reconnected to Xero" in bad["message"]
+
+
+def test_refused_refresh_mails_the_owner_once_not_once_per_run(who: SignedIn, server: FakeOAuth) -> None:
+    from integ_helpers import one_step_workflow, run_now
+    from sqlmodel import select
+
+    from engine.crypto import decrypt_json
+    from engine.db import session_scope
+    from engine.models import SystemMail
+
+    connect(who, server)
+    conn = connection_row(who.workspace_id, "xero")
+    server.revoked_grants.update(e["grant"] for e in server.refresh.values())
+    _set_grant_expiry(conn.id, 5)
+    wf = one_step_workflow(who.workspace_id, "xero.find_contact", {"connection": "xero", "email": "a@b.co"})
+    for _ in range(3):  # three runs hit the dead connection
+        assert run_now(wf, who.workspace_id, "manual", {})["status"] == "failed"
+    with session_scope() as session:
+        mails = session.exec(select(SystemMail).where(SystemMail.kind == "reconnect_needed")).all()
+        assert len(mails) == 1
+        mail = mails[0]
+        assert mail.to_email == "owner@bakery.example" and mail.workspace_id == who.workspace_id
+        assert "Reconnect “xero” (Xero)" in mail.subject and "Harbour Bakery" in mail.subject
+        body = decrypt_json(mail.body_encrypted)["text"] if mail.body_encrypted else ""
+    if body:  # still queued: the body names the reason and links to Connections
+        assert "invalid_grant" in body and "/connections" in body
+
+    # Reconnected, then refused again the same day: the owner is not mailed again at once.
+    r = who.client.get("/oauth/start", params={"type": "xero", "connection_id": conn.id}, follow_redirects=False)
+    assert who.client.get("/oauth/callback", params=approve(r.headers["location"]),
+                          follow_redirects=False).status_code == 303
+    server.revoked_grants.update(e["grant"] for e in server.refresh.values())
+    _set_grant_expiry(conn.id, 5)
+    assert run_now(wf, who.workspace_id, "manual", {})["status"] == "failed"
+    assert _grant(conn.id).status == "reconnect_needed"
+    with session_scope() as session:
+        assert len(session.exec(select(SystemMail).where(SystemMail.kind == "reconnect_needed")).all()) == 1

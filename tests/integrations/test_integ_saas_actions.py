@@ -145,10 +145,27 @@ def test_mailchimp_datacenter_from_key() -> None:
         api_base("no-datacenter-here")
 
 
-def test_mailchimp_upsert_with_tags_and_merge_fields(saas: FakeSaaS) -> None:
+def _consent_ctx(saas: FakeSaaS, workspace_id: str) -> ActionContext:
+    """A context with the real contacts/consent service, as the executor hands it in."""
+    from engine.services import contacts
+
+    return ActionContext(run_id="run1", step_key="s", workflow_id="w", workspace_id=workspace_id, settings=ALLOW,
+                         connection_loader=lambda ref: _mailchimp(saas.url), contacts=contacts)
+
+
+def _grant(workspace_id: str, email: str) -> None:
+    from engine.services.contacts import record_consent_from_step
+
+    record_consent_from_step(workspace_id, "test", email=email, phone=None, name="", channels=["email"],
+                             status="granted", source="checkout form", wording="Send me news and offers")
+
+
+def test_mailchimp_upsert_with_tags_and_merge_fields(sqlite_db: str, workspace: dict[str, str],
+                                                     saas: FakeSaaS) -> None:
     from engine.actions import mailchimp_upsert_member as mc
 
-    ctx = _ctx(_mailchimp(saas.url))
+    ctx = _consent_ctx(saas, workspace["id"])
+    _grant(workspace["id"], "mia@nguyencafe.example")
     out = asyncio.run(mc.run(ctx, mc.Config(connection="mailchimp", audience_id="a1b2c3d4e5",
                                             email="Mia@NguyenCafe.example", consent=True,
                                             merge_fields={"FNAME": "Mia", "LNAME": ""}, tags=["bakery-order"])))
@@ -163,10 +180,34 @@ def test_mailchimp_upsert_with_tags_and_merge_fields(saas: FakeSaaS) -> None:
     assert saas.members[sub_hash]["tags"] == ["bakery-order"]
 
 
-def test_mailchimp_without_consent_is_not_subscribed(saas: FakeSaaS) -> None:
+def test_mailchimp_refuses_to_subscribe_without_recorded_consent_or_when_suppressed(
+        sqlite_db: str, workspace: dict[str, str], saas: FakeSaaS) -> None:
+    from engine.actions import mailchimp_upsert_member as mc
+    from engine.db import session_scope
+    from engine.services.actor import Actor
+    from engine.services.contacts import suppress
+
+    ctx = _consent_ctx(saas, workspace["id"])
+    calls = len(saas.to("/3.0/"))
+    with pytest.raises(PermanentError, match="has no recorded consent for marketing emails") as err:
+        asyncio.run(mc.run(ctx, mc.Config(connection="mailchimp", audience_id="a1b2c3d4e5", email="new@example.com",
+                                          consent=True)))
+    assert "was not subscribed" in str(err.value)
+    _grant(workspace["id"], "left@example.com")
+    with session_scope() as session:
+        suppress(session, Actor.system(workspace["id"]), "email", "left@example.com", "unsubscribed by link")
+    with pytest.raises(PermanentError, match="suppression list"):
+        asyncio.run(mc.run(ctx, mc.Config(connection="mailchimp", audience_id="a1b2c3d4e5", email="left@example.com",
+                                          consent=True)))
+    assert len(saas.to("/3.0/")) == calls  # nothing reached Mailchimp
+
+
+def test_mailchimp_without_consent_is_not_subscribed(sqlite_db: str, workspace: dict[str, str],
+                                                     saas: FakeSaaS) -> None:
     from engine.actions import mailchimp_upsert_member as mc
 
-    ctx = _ctx(_mailchimp(saas.url))
+    ctx = _consent_ctx(saas, workspace["id"])
+    _grant(workspace["id"], "gone@example.com")
     out = asyncio.run(mc.run(ctx, mc.Config(connection="mailchimp", audience_id="a1b2c3d4e5", email="jo@example.com")))
     assert out["status"] == "pending"  # double opt-in: Mailchimp asks the person first
     # Someone who unsubscribed stays unsubscribed even when a later order says "consent".

@@ -23,7 +23,7 @@ from fake_providers import (
 from integ_helpers import one_step_workflow, run_now, webhook_payload
 
 from engine.catalog import get_template, instantiate
-from engine.catalog.templates import TEMPLATES
+from engine.catalog.templates import INTEGRATION_TEMPLATES, TEMPLATES
 
 HOOK_SECRET = "hook-hmac-S3CR3T-u4v3w2"
 
@@ -51,9 +51,10 @@ def test_no_secret_in_database_logs_or_api_shapes(connected: dict[str, Any], cap
     actor = Actor.system(ws)
     secrets = _secrets(providers.url + SLACK_PATH)
 
-    # Every template, with its defaults, for real.
+    # Every template, with its defaults, for real (the integration templates need OAuth connections and
+    # signed deliveries: test_integ_integration_templates.py runs them and checks their secrets).
     run_ids = []
-    for template in TEMPLATES:
+    for template in (t for t in TEMPLATES if t not in INTEGRATION_TEMPLATES):
         with session_scope() as session:
             wf_id = instantiate(session, actor, template.slug).id
             trigger = workflow_public(session, session.get(Workflow, wf_id))["trigger"]["type"]

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import reflex as rx
 
+from engine.registry import all_triggers
+from engine.triggers.polling_base import BASELINE_NOTE
+from engine.triggers.webhook_providers import EVENT_HINTS
 from flowmate_app.components.ui import status_badge
-from flowmate_app.features.builder.draft import AUTH_LABELS, TRIGGER_CHOICES
+from flowmate_app.features.builder.draft import AUTH_LABELS, PROVIDER_AUTH, TRIGGER_CHOICES
 from flowmate_app.features.builder.state import BuilderState as S
 from flowmate_app.features.builder.structure_state import StructureState as T
 from flowmate_app.features.builder.views import MAX_UI_DEPTH, FieldView, LaneView, RunStepView, StepView
@@ -844,6 +847,7 @@ def webhook_settings() -> rx.Component:
                         size="1", color=rx.color("gray", 10)),
                 spacing="1", width="100%",
             )),
+            *[(provider, _provider_auth(provider, secret_placeholder)) for provider in PROVIDER_AUTH],
             rx.text("Anyone with the URL can start a run. Keep it private, or add authentication.", size="1",
                     color=rx.color("gray", 10)),
         ),
@@ -851,6 +855,39 @@ def webhook_settings() -> rx.Component:
         spacing="4",
         width="100%",
     )
+
+
+def _provider_auth(provider: str, secret_placeholder: rx.Var) -> rx.Component:
+    """Signing secret and event filter of a provider-signed webhook (Stripe, Shopify, Xero, ...)."""
+    secret_label = {"xero": "Webhook key", "shopify": "Client secret (signing secret)"}.get(provider, "Signing secret")
+    return rx.vstack(
+        _auth_input("secret", secret_label, S.auth_secret, secret_placeholder, secret=True),
+        rx.text(PROVIDER_NOTES[provider], size="1", color=rx.color("gray", 10)),
+        rx.cond(~S.secret_set & (S.auth_secret == ""),
+                rx.callout("No signing secret saved yet: every delivery is refused (401) until you paste it here.",
+                           icon="triangle_alert", color_scheme="amber", size="1", width="100%",
+                           id="webhook-no-secret")),
+        label("Only these events", "webhook-events"),
+        rx.input(id="webhook-events", value=S.webhook_events, on_change=S.set_webhook_events,
+                 placeholder=EVENT_HINTS[provider].split("e.g. ")[-1].split(" (")[0], disabled=S.read_only,
+                 width="100%", font_family=MONO),
+        rx.text("Comma separated ", EVENT_HINTS[provider], ". Empty: every event. Other events are answered "
+                "200 and start no run; a redelivery of the same delivery id starts no second run.",
+                size="1", color=rx.color("gray", 10)),
+        spacing="1", width="100%",
+    )
+
+
+PROVIDER_NOTES = {
+    "stripe": "The endpoint's signing secret (whsec_...) from Stripe's Webhooks page. Deliveries older than "
+              "5 minutes or with a wrong Stripe-Signature are refused (401).",
+    "shopify": "Shopify signs the raw body with your app's client secret (or the secret shown under Settings → "
+               "Notifications → Webhooks). Unsigned or tampered deliveries are refused (401).",
+    "xero": "The webhook key from your Xero app's Webhooks page. Xero's intent-to-receive check is answered "
+            "automatically (200 for signed, 401 for unsigned, empty bodies).",
+    "standard": "The sender's whsec_... secret. webhook-id, webhook-timestamp and webhook-signature are checked; "
+                "deliveries more than 5 minutes old are refused.",
+}
 
 
 def _auth_input(name: str, text: str, value: rx.Var, placeholder: rx.Var | str, secret: bool = False) -> rx.Component:
@@ -870,6 +907,22 @@ def _auth_input(name: str, text: str, value: rx.Var, placeholder: rx.Var | str, 
           if secret else []),
         spacing="1",
         width="100%",
+    )
+
+
+#: Trigger types that poll a source (engine.triggers.polling_base): they share one explanation.
+POLLING_TRIGGERS = tuple(name for name, kind in all_triggers().items() if getattr(kind, "polling", False))
+
+
+def polling_settings() -> rx.Component:
+    """A polling trigger: what it promises about the first poll, and how its polls are going."""
+    return rx.vstack(
+        rx.callout(rx.cond(S.poll_note != "", S.poll_note, BASELINE_NOTE), icon="history", size="1",
+                   width="100%", id="poll-note"),
+        rx.cond(S.poll_status != "", rx.text(S.poll_status, size="1", color=rx.color("gray", 10), id="poll-status")),
+        rx.cond(S.poll_error != "", rx.callout(S.poll_error, icon="triangle_alert", color_scheme="amber", size="1",
+                                               width="100%", id="poll-error")),
+        spacing="2", width="100%",
     )
 
 
@@ -929,8 +982,10 @@ def trigger_card() -> rx.Component:
                 S.trigger_type,
                 ("webhook", webhook_settings()),
                 ("cron", cron_settings()),
+                *[(name, polling_settings()) for name in POLLING_TRIGGERS],
                 *[(name, rx.text(description, size="2", color=rx.color("gray", 11)))
-                  for name, _, _, description in TRIGGER_CHOICES if name not in ("webhook", "cron", "manual")],
+                  for name, _, _, description in TRIGGER_CHOICES
+                  if name not in ("webhook", "cron", "manual", *POLLING_TRIGGERS)],
                 rx.text("Runs start when someone clicks Run, or through the API or the CLI. The test-run payload "
                         "is available to steps as ", rx.code("trigger.payload"), ".", size="2",
                         color=rx.color("gray", 11)),

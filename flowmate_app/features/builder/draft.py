@@ -39,8 +39,12 @@ RETRY_FIELDS: tuple[tuple[str, str, float], ...] = (
     ("factor", "Backoff factor", 2.0),
     ("max_delay_s", "Longest delay (s)", 300.0),
 )
-AUTH_TYPES = ("none", "header", "basic", "hmac")
-AUTH_LABELS = {"none": "No authentication", "header": "Secret header", "basic": "HTTP Basic", "hmac": "HMAC signature"}
+AUTH_LABELS = {"none": "No authentication", "header": "Secret header", "basic": "HTTP Basic", "hmac": "HMAC signature",
+               "stripe": "Stripe (Stripe-Signature)", "shopify": "Shopify (X-Shopify-Hmac-Sha256)",
+               "xero": "Xero (x-xero-signature)", "standard": "Standard Webhooks (webhook-signature)"}
+AUTH_TYPES = tuple(AUTH_LABELS)
+#: Auth types whose provider signs deliveries: they take a signing secret and an event filter.
+PROVIDER_AUTH = ("stripe", "shopify", "xero", "standard")
 _BUILTIN_TRIGGER_ORDER = ("webhook", "cron", "manual")
 
 
@@ -161,6 +165,8 @@ class Draft:
     auth_token: str = ""
     auth_password: str = ""
     auth_secret: str = ""
+    #: A provider-signed webhook's event filter, comma separated as typed ("" = every event).
+    webhook_events: str = ""
     cron_expression: str = DEFAULT_CRON
     #: The config of a trigger type without its own editor here (a plugin's): kept as loaded.
     trigger_config: dict[str, Any] = field(default_factory=dict)
@@ -307,6 +313,7 @@ def _load_webhook(draft: Draft, config: dict[str, Any]) -> None:
     draft.auth_type = str(auth.get("type") or "none")
     draft.auth_header_name = str(auth.get("header_name") or "X-FlowMate-Token")
     draft.auth_username = str(auth.get("username") or "")
+    draft.webhook_events = ", ".join(str(e) for e in config.get("events") or [])
 
 
 def _dump_webhook(draft: Draft) -> dict[str, Any]:
@@ -319,11 +326,14 @@ def _dump_webhook(draft: Draft) -> dict[str, Any]:
         auth["username"] = draft.auth_username.strip()
         if draft.auth_password:
             auth["password"] = draft.auth_password
-    elif draft.auth_type == "hmac" and draft.auth_secret:
+    elif draft.auth_type in ("hmac", *PROVIDER_AUTH) and draft.auth_secret:
         auth["secret"] = draft.auth_secret
     config: dict[str, Any] = {"methods": list(draft.webhook_methods) or ["POST"]}
     if draft.auth_type != "none":
         config["auth"] = auth
+    events = [e.strip() for e in draft.webhook_events.replace("\n", ",").split(",") if e.strip()]
+    if draft.auth_type in PROVIDER_AUTH and events:
+        config["events"] = events
     return config
 
 

@@ -110,7 +110,12 @@ class BuilderState(AuthState):
     auth_token: str = ""
     auth_password: str = ""
     auth_secret: str = ""
+    webhook_events: str = ""
     secret_set: bool = False
+    #: A polling trigger's promise (first poll = starting point) and how its polls went.
+    poll_note: str = ""
+    poll_status: str = ""
+    poll_error: str = ""
     cron_expression: str = ""
     cron_description: str = ""
     cron_next: list[str] = []
@@ -152,7 +157,8 @@ class BuilderState(AuthState):
     @rx.var
     def trigger_error(self) -> str:
         msgs = [f"{k.split('.')[-1]}: {friendly(v)}" for k, v in self.errors.items()
-                if k.startswith("trigger.config.auth") or k == "trigger.config.methods"]
+                if k.startswith("trigger.config.auth") or k.startswith("trigger.config.events")
+                or k == "trigger.config.methods"]
         return "; ".join(msgs)
 
     @rx.var
@@ -189,6 +195,7 @@ class BuilderState(AuthState):
         self.auth_type, self.auth_header_name, self.auth_username = (
             draft.auth_type, draft.auth_header_name, draft.auth_username)
         self.auth_token, self.auth_password, self.auth_secret = draft.auth_token, draft.auth_password, draft.auth_secret
+        self.webhook_events = draft.webhook_events
         self.cron_expression = draft.cron_expression
         if draft.trigger_type == "cron":
             self.cron_description, self.cron_next, self.cron_error = d.cron_preview(
@@ -249,6 +256,8 @@ class BuilderState(AuthState):
         path = public.get("webhook_path") or trigger.get("webhook_path") or ""
         self.webhook_url = get_settings().base_url.rstrip("/") + path if path else ""
         self.secret_set = bool(trigger.get("secret_set"))
+        self.poll_note = str(trigger.get("note") or "") if trigger.get("polling") else ""
+        self.poll_status, self.poll_error = _poll_lines(str(public.get("id") or "")) if self.poll_note else ("", "")
 
     # ----------------------------------------------------------------- workflow settings
 
@@ -307,6 +316,12 @@ class BuilderState(AuthState):
     def set_auth_field(self, name: str, value: str) -> None:
         if self._draft and name in ("header_name", "username", "token", "password", "secret"):
             setattr(self._draft, f"auth_{name}", value)
+            self._edited()
+
+    @rx.event
+    def set_webhook_events(self, value: str) -> None:
+        if self._draft:
+            self._draft.webhook_events = value
             self._edited()
 
     @rx.event
@@ -574,3 +589,20 @@ class BuilderState(AuthState):
             live.HUB.close(sub)
         async with self:
             self.test_busy = False
+
+
+def _poll_lines(workflow_id: str) -> tuple[str, str]:
+    """What the builder says about a polling trigger's polls: (status line, last error)."""
+    from engine.polling import poll_status
+
+    status = poll_status(workflow_id) if workflow_id else None
+    if status is None:
+        return "Not polled yet: the first poll records what is already there and starts no runs.", ""
+    line = (f"Starting point recorded {status['baseline_at'][:16].replace('T', ' ')} UTC; "
+            f"{status['runs_started']} run(s) started since." if status["baseline_at"]
+            else "No starting point yet: the first successful poll records it and starts no runs.")
+    if status["last_polled_at"]:
+        line += f" Last checked {status['last_polled_at'][:16].replace('T', ' ')} UTC."
+    error = f"The last poll failed ({status['failures']}×, backing off): {status['last_error']}" \
+        if status["failures"] else ""
+    return line, error
