@@ -55,6 +55,10 @@ EXCEPTIONS: dict[str, str] = {
                                               "(the job row stays, marked expired)",
     "engine.services.system_mail:queue_mail": "the outbox row of a system mail, written inside the action that "
                                               "sends it, which records the audit row (invitation, reset, verification)",
+    "engine.services.mfa:forget_user": "removes a deleted account's second factor; delete_account records "
+                                       "account.delete for it",
+    "engine.services.mfa:check_code": "moves the TOTP replay step forward (a recovery code's use is audited in "
+                                      "_use_recovery); sign-in records auth.login / auth.mfa_failed around it",
     "engine.services.system_mail:deliver_queued": "the mail job's delivery status and attempts on its outbox row",
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from flowmate_app.auth import AuthState
+from flowmate_app.auth import AuthState, submit_script
 from flowmate_app.features.account.links_state import (
     ForgotState,
     InviteState,
@@ -131,13 +131,16 @@ def forgot_page() -> rx.Component:
                       spacing="3", width="100%"),
             rx.form(
                 rx.vstack(
-                    rx.cond(ForgotState.forgot_error != "", _callout(ForgotState.forgot_error)),
+                    rx.cond(ForgotState.forgot_error != "", _callout(ForgotState.forgot_error, id="forgot-error")),
                     field("Email", "email", type_="email", placeholder="you@business.com.au", autocomplete="email"),
                     rx.button("Send reset link", type="submit", size="3", width="100%", id="forgot-submit",
                               loading=ForgotState.forgot_busy),
                     spacing="4", width="100%",
                 ),
-                on_submit=ForgotState.request,
+                id="forgot-form",
+                on_submit=[ForgotState.forgot_started,
+                           rx.call_script(submit_script("/auth/forgot", "forgot-form", navigate=False),
+                                          callback=ForgotState.forgot_finished)],
                 reset_on_submit=False,
                 width="100%",
             ),

@@ -6,6 +6,7 @@ from typing import Any
 
 import reflex as rx
 
+from engine.auth_limits import TooManyAttempts, check_flow
 from engine.db import session_scope
 from engine.errors import FlowMateError, NotFound
 from engine.models import User
@@ -58,6 +59,10 @@ class AccountState(AuthState):
             user = self._user(session)
             if user is None:
                 return rx.redirect("/login")
+            try:
+                check_flow("verify", self.router.session.client_ip or "unknown", user.email, "confirmation mails")
+            except TooManyAttempts as exc:
+                return rx.toast.error(str(exc))
             verification.send_verification(session, user, self.workspace_name)
             address = user.email
         self.verification_sent = True
