@@ -28,7 +28,7 @@ EVENTS: dict[str, str] = {
     "mfa.setup_cancelled": "an unfinished two-factor set-up was abandoned",
     "mfa.enable": "two-factor authentication was turned on (confirmed with a code; recovery codes issued)",
     "mfa.disable": "two-factor authentication was turned off (confirmed with a code or the password)",
-    "mfa.recovery_code_used": "a single-use recovery code was used instead of an authenticator code (how many are left)",
+    "mfa.recovery_code_used": "a single-use recovery code was used instead of an authenticator code (how many left)",
     "mfa.recovery_codes_regenerated": "new recovery codes were issued (the old ones stopped working)",
     "account.delete_link_sent": "an account without a password asked to delete itself: a link to confirm was "
                                 "mailed",

@@ -139,8 +139,8 @@ class AuthThrottles:
         return wait
 
     def flow(self, flow: str, client: str, address: str = "", settings: Settings | None = None) -> int:
-        """Count one use of an account flow (``reset``, ``verify``, ``invite``, ``oidc``) per client IP and,
-        when given, per address (real or not: counted by the typed string, so the answer reveals
+        """Count one use of an account flow (``reset``, ``verify``, ``invite``, ``delete``, ``oidc``) per client IP,
+        and when given per address (real or not: counted by the typed string, so the answer reveals
         nothing). Returns the seconds to wait when over either limit (that use is then refused)."""
         s = settings or get_settings()
         per_ip, per_address = FLOW_RATES[flow](s)
@@ -198,6 +198,7 @@ FLOW_RATES: dict[str, Callable[[Settings], tuple[str, str]]] = {
     "reset": lambda s: (s.account_rate_limit, s.account_rate_limit_per_address),
     "verify": lambda s: (s.account_rate_limit, s.account_rate_limit_per_address),
     "invite": lambda s: (s.account_rate_limit, s.account_rate_limit_per_address),
+    "delete": lambda s: (s.account_rate_limit, s.account_rate_limit_per_address),
     "oidc": lambda s: (s.oidc_rate_limit, s.oidc_rate_limit),
 }
 

@@ -6,6 +6,7 @@ import reflex as rx
 
 from flowmate_app.auth import AuthState, submit_script
 from flowmate_app.features.account.links_state import (
+    DeleteAccountState,
     ForgotState,
     InviteState,
     LoginNoticeState,
@@ -207,3 +208,31 @@ def login_extras() -> rx.Component:
 def forgot_link() -> rx.Component:
     return rx.flex(rx.link("Forgot password?", href="/forgot", size="2", id="forgot-link"), justify="end",
                    width="100%")
+
+
+def delete_account_page() -> rx.Component:
+    D = DeleteAccountState
+    return auth_shell(
+        _heading("Delete your account", "This cannot be undone."),
+        rx.cond(
+            D.delete_loading,
+            _loading(),
+            rx.cond(
+                D.delete_invalid != "",
+                rx.vstack(_callout(D.delete_invalid, id="delete-invalid"),
+                          rx.link("Open FlowMate", href="/"), spacing="3", width="100%"),
+                rx.vstack(
+                    rx.text("Delete the FlowMate account ", rx.text.strong(D.delete_email),
+                            "? Your memberships, sessions and own exports go; audit rows keep a pseudonym instead "
+                            "of your name.", size="2"),
+                    rx.foreach(D.delete_blockers, lambda b: _callout(b, "amber", "info")),
+                    rx.cond(D.delete_error != "", _callout(D.delete_error, id="delete-error")),
+                    rx.button("Delete my account", color_scheme="red", size="3", width="100%",
+                              on_click=D.confirm_delete, loading=D.deleting, disabled=D.delete_blockers.length() > 0,
+                              id="confirm-delete-account"),
+                    rx.link("Keep my account", href="/account", size="2"),
+                    spacing="4", width="100%",
+                ),
+            ),
+        ),
+    )

@@ -231,3 +231,42 @@ class LoginNoticeState(rx.State):
         from flowmate_app.auth import safe_next
 
         return quote(safe_next(self.router.url.query_parameters.get("next")), safe="")
+
+
+class DeleteAccountState(rx.State):
+    """/account/delete/<token>: the emailed confirmation for deleting an account without a password."""
+
+    delete_loading: bool = True
+    delete_token: str = ""
+    delete_email: str = ""
+    delete_invalid: str = ""
+    delete_blockers: list[str] = []
+    delete_error: str = ""
+    deleting: bool = False
+
+    @rx.event
+    def open_delete(self) -> None:
+        from engine.services import deletion
+
+        self.delete_token, self.delete_error, self.deleting = _last_segment(self.router.url.path), "", False
+        try:
+            with session_scope() as session:
+                user = deletion.delete_link_user(session, self.delete_token)
+                self.delete_email, self.delete_invalid = user.email, ""
+                self.delete_blockers = [b["message"] for b in deletion.account_blockers(session, user.id)]
+        except ValidationFailed as exc:
+            self.delete_email, self.delete_invalid = "", f"{exc.message}: {next(iter(exc.fields.values()))}."
+        self.delete_loading = False
+
+    @rx.event
+    def confirm_delete(self) -> Any:
+        from engine.services import deletion
+
+        self.deleting = True
+        try:
+            with session_scope() as session:
+                deletion.delete_account_by_link(session, self.delete_token)
+        except FlowMateError as exc:
+            self.deleting, self.delete_error = False, error_text(exc)
+            return None
+        return rx.redirect("/login?deleted=account", is_external=True)
