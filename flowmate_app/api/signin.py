@@ -141,7 +141,8 @@ def _pending(request: Request) -> dict[str, Any]:
     return pending
 
 
-@router.post("/mfa", summary="Second sign-in step: an authenticator or recovery code (sets the session cookie)")
+@router.post("/mfa", summary="Second sign-in step: an authenticator or recovery code (sets the session cookie)",
+             responses=responses(401, 409))
 async def mfa_verify(request: Request) -> JSONResponse:
     _same_site(request)
     form = await _form(request)
@@ -170,7 +171,8 @@ async def mfa_verify(request: Request) -> JSONResponse:
     return response
 
 
-@router.post("/mfa/setup", summary="Finish required MFA set-up at sign-in: the first code (sets the session cookie)")
+@router.post("/mfa/setup", summary="Finish required MFA set-up at sign-in: the first code (sets the session cookie)",
+             responses=responses(401, 409))
 async def mfa_setup(request: Request) -> JSONResponse:
     """Answers the ten recovery codes once; the page shows them before going on."""
     _same_site(request)

@@ -90,7 +90,7 @@ def test_mfa_setup_then_login_needs_the_code_and_a_recovery_code_works_once(page
     laptop.locator("#field-code").fill("000000")
     laptop.locator("#mfa-submit").click()
     expect(laptop.locator("#auth-error")).to_contain_text("not correct")
-    laptop.locator("#field-code").fill(_later(totp, 2))
+    laptop.locator("#field-code").fill(_later(totp))
     laptop.locator("#mfa-submit").click()
     _dashboard(laptop)
 
