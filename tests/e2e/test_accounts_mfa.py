@@ -75,7 +75,8 @@ def test_mfa_setup_then_login_needs_the_code_and_a_recovery_code_works_once(page
     phone.goto("/account")
     phone.locator("#mfa-start").click()
     _key(phone)
-    screenshot(phone, "accounts-mfa-setup-phone")
+    phone.locator("#mfa-setup").scroll_into_view_if_needed()
+    screenshot(phone, "accounts-mfa-setup-phone", full_page=False)
     phone.context.close()
     totp, codes = _turn_on(page, "accounts-mfa-setup")
 

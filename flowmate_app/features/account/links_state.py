@@ -269,4 +269,4 @@ class DeleteAccountState(rx.State):
         except FlowMateError as exc:
             self.deleting, self.delete_error = False, error_text(exc)
             return None
-        return rx.redirect("/login?deleted=account", is_external=True)
+        return rx.redirect("/login?deleted=account")

@@ -150,12 +150,16 @@ def _mfa_setup() -> rx.Component:
     return rx.vstack(
         qr_and_key(A.mfa_setup_qr, A.mfa_setup_secret),
         rx.form(
-            rx.flex(
-                rx.box(code_input(id="mfa-setup-code"), flex="1", min_width="10rem"),
-                rx.button("Turn on", type="submit", size="3", loading=A.mfa_busy, id="mfa-confirm"),
-                rx.button("Cancel", type="button", size="3", variant="soft", color_scheme="gray",
-                          on_click=A.cancel_mfa),
-                gap="2", align="end", wrap="wrap", width="100%",
+            rx.vstack(
+                rx.text("Then enter the 6-digit code the app shows:", size="2"),
+                rx.box(code_input(id="mfa-setup-code"), width="100%", max_width="20rem"),
+                rx.hstack(
+                    rx.button("Turn on", type="submit", size="2", loading=A.mfa_busy, id="mfa-confirm"),
+                    rx.button("Cancel", type="button", size="2", variant="soft", color_scheme="gray",
+                              on_click=A.cancel_mfa),
+                    spacing="2",
+                ),
+                spacing="3", width="100%",
             ),
             on_submit=A.confirm_mfa,
             reset_on_submit=True,

@@ -12,7 +12,7 @@ from flowmate_app.features.auth.shell import auth_shell, error_callout
 
 
 def _heading(title: str, text: str | rx.Var) -> rx.Component:
-    return rx.vstack(rx.heading(title, as_="h1", size="6"), rx.text(text, size="2", color=MUTED), spacing="1")
+    return rx.vstack(rx.heading(title, as_="h1", size="5"), rx.text(text, size="2", color=MUTED), spacing="1")
 
 
 def _other_account() -> rx.Component:
@@ -21,11 +21,11 @@ def _other_account() -> rx.Component:
 
 def _verify() -> rx.Component:
     return rx.vstack(
-        rx.hstack(
+        rx.vstack(
             rx.center(rx.icon("shield_check", size=22), width="2.75rem", height="2.75rem", border_radius="9999px",
-                      background=rx.color("accent", 3), color=rx.color("accent", 11), flex_shrink="0"),
+                      background=rx.color("accent", 3), color=rx.color("accent", 11)),
             _heading("Two-factor authentication", "Enter the 6-digit code from your authenticator app."),
-            spacing="3", align="center",
+            spacing="3",
         ),
         error_callout(),
         rx.form(
@@ -54,7 +54,7 @@ def _setup() -> rx.Component:
         rx.cond(M.mfa_required_by != "",
                 rx.callout(M.mfa_required_by + " requires two-factor authentication for every member.",
                            icon="shield_alert", color_scheme="blue", width="100%", id="mfa-required-by")),
-        qr_and_key(M.mfa_qr, M.mfa_secret),
+        qr_and_key(M.mfa_qr, M.mfa_secret, stacked=True),
         error_callout(),
         rx.form(
             rx.vstack(

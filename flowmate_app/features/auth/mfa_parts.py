@@ -20,8 +20,10 @@ def code_input(id: str = "field-code", autofocus: bool = True) -> rx.Component:
     )
 
 
-def qr_and_key(qr: rx.Var, secret: rx.Var) -> rx.Component:
-    """Step 1 of set-up: scan the code, or type the key by hand (an app on the same phone cannot scan)."""
+def qr_and_key(qr: rx.Var, secret: rx.Var, stacked: bool = False) -> rx.Component:
+    """Step 1 of set-up: scan the code, or type the key by hand (an app on the same phone cannot scan).
+
+    ``stacked``: QR above the text at every width (the narrow sign-in card)."""
     return rx.flex(
         rx.box(
             rx.image(src=qr, alt="QR code to add FlowMate to your authenticator app", width="10rem",
@@ -37,14 +39,16 @@ def qr_and_key(qr: rx.Var, secret: rx.Var) -> rx.Component:
                     "1Password, Aegis, ...).", size="2"),
             rx.text("Can't scan it? Enter this key instead:", size="2", color=MUTED),
             rx.code(secret, id="mfa-secret", size="2", variant="soft",
-                    style={"wordBreak": "break-all", "letterSpacing": "0.08em", "userSelect": "all"}),
+                    style={"wordBreak": "normal", "overflowWrap": "anywhere", "letterSpacing": "0.08em",
+                           "userSelect": "all", "lineHeight": "1.7"}),
             spacing="2",
             min_width="0",
             flex="1",
+            width="100%",
         ),
-        direction=rx.breakpoints(initial="column", sm="row"),
-        align=rx.breakpoints(initial="center", sm="start"),
-        gap="4",
+        direction="column" if stacked else rx.breakpoints(initial="column", sm="row"),
+        align="center" if stacked else rx.breakpoints(initial="center", sm="start"),
+        style={"gap": "1.25rem"},
         width="100%",
     )
 
