@@ -238,7 +238,8 @@ def delete_account(session: Session, user_id: str, password: str) -> dict[str, A
         raise NotFound("account not found")
     if not user.password_hash:
         raise ValidationFailed("this account signs in with single sign-on",
-                               {"password": "it has no password: ask for a confirmation link by email instead"})
+                               {"password": "it has no password: use Account → Delete your account to get a "
+                                            "link by email"})
     if not passwords.verify_password(user.password_hash, password or ""):
         raise ValidationFailed("the password is not correct", {"password": "enter your current password"}) from None
     for row in session.exec(sm_select(AccountToken).where(AccountToken.user_id == user.id)).all():

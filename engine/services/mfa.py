@@ -33,7 +33,7 @@ from sqlmodel import Session, select
 
 from engine import passwords
 from engine.auth_limits import throttles
-from engine.crypto import _keys, decrypt_json, encrypt_json
+from engine.crypto import decrypt_json, encrypt_json, key_strings
 from engine.db import utcnow
 from engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from engine.models import Membership, MfaRecoveryCode, Role, User, UserMfa, Workspace, WorkspaceAuthPolicy
@@ -131,7 +131,7 @@ def _recovery_hashes(code: str) -> list[str]:
     """The keyed hash of a recovery code under every configured key (primary first)."""
     clean = _normalise(code).encode()
     return [hmac.new(hashlib.sha256(b"flowmate-mfa-recovery|" + key.encode()).digest(), clean,
-                     hashlib.sha256).hexdigest() for key in _keys(None)]
+                     hashlib.sha256).hexdigest() for key in key_strings()]
 
 
 def _new_recovery_code() -> str:

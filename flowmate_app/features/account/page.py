@@ -260,7 +260,8 @@ def delete_card() -> rx.Component:
 
 def account_page() -> rx.Component:
     return layout(
-        page_heading("Account", "Your profile, where you are signed in, and your workspaces."),
+        page_heading("Account", "Your profile, two-factor authentication, where you are signed in, and your "
+                                "workspaces."),
         rx.vstack(profile_card(), mfa_card(), sessions_card(), workspaces_card(), delete_card(), spacing="4",
                   width="100%", max_width="48rem"),
         confirm_dialog("Leave workspace?", "You lose access to ", A.leave_name,
