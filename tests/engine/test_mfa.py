@@ -212,3 +212,20 @@ def test_an_account_without_a_password_deletes_itself_through_an_emailed_link(pe
         assert session.get(User, user_id) is None
         with pytest.raises(ValidationFailed):
             deletion.delete_link_user(session, token)
+
+
+def test_account_flow_limits_are_shared_through_redis(sqlite_db, redis_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every web process sees the same counts: a second process (fresh throttles) is refused too."""
+    from engine import auth_limits
+
+    monkeypatch.setenv("FLOWMATE_ACCOUNT_RATE_LIMIT", "2/minute")
+    from engine.config import get_settings
+
+    get_settings.cache_clear()
+    auth_limits.check_flow("reset", "203.0.113.20", "a@example.com")
+    auth_limits.check_flow("reset", "203.0.113.20", "b@example.com")
+    auth_limits._instances.clear()  # as if another web process answered the third request
+    with pytest.raises(auth_limits.TooManyAttempts) as err:
+        auth_limits.check_flow("reset", "203.0.113.20", "c@example.com")
+    assert err.value.retry_after > 0 and "Try again in 1 minute" in str(err.value)
+    auth_limits.check_flow("verify", "203.0.113.20", "c@example.com")  # each flow counts on its own
