@@ -138,6 +138,17 @@ class AuthThrottles:
             throttle.hit(key)
         return wait
 
+    def flow(self, flow: str, client: str, address: str = "", settings: Settings | None = None) -> int:
+        """Count one use of an account flow (``reset``, ``verify``, ``invite``, ``delete``, ``oidc``) per client IP,
+        and when given per address (real or not: counted by the typed string, so the answer reveals
+        nothing). Returns the seconds to wait when over either limit (that use is then refused)."""
+        s = settings or get_settings()
+        per_ip, per_address = FLOW_RATES[flow](s)
+        wait = self.attempt(f"{flow}-ip", client, per_ip)
+        if not wait and address:
+            wait = self.attempt(f"{flow}-address", email_key(address), per_address)
+        return wait
+
     def api_call(self, key: str) -> Usage:
         return self.api_calls.take(key)
 
@@ -180,6 +191,33 @@ class AuthThrottles:
             return wait
         self.signups.hit(client)
         return 0
+
+
+#: flow -> (per client IP, per address) rate strings, from the settings.
+FLOW_RATES: dict[str, Callable[[Settings], tuple[str, str]]] = {
+    "reset": lambda s: (s.account_rate_limit, s.account_rate_limit_per_address),
+    "verify": lambda s: (s.account_rate_limit, s.account_rate_limit_per_address),
+    "invite": lambda s: (s.account_rate_limit, s.account_rate_limit_per_address),
+    "delete": lambda s: (s.account_rate_limit, s.account_rate_limit_per_address),
+    "oidc": lambda s: (s.oidc_rate_limit, s.oidc_rate_limit),
+}
+
+
+class TooManyAttempts(Exception):
+    """An account flow used too often from one network or for one address: answer 429 + Retry-After."""
+
+    def __init__(self, retry_after: int, what: str = "requests") -> None:
+        minutes = max(1, -(-retry_after // 60))
+        super().__init__(f"Too many {what} from your network or for this address. Try again in {minutes} "
+                         f"minute{'s' if minutes > 1 else ''}.")
+        self.retry_after = retry_after
+
+
+def check_flow(flow: str, client: str, address: str = "", what: str = "requests") -> None:
+    """Raise :class:`TooManyAttempts` when this use of ``flow`` is over its limit."""
+    wait = throttles().flow(flow, client, address)
+    if wait:
+        raise TooManyAttempts(wait, what)
 
 
 def email_key(email: str) -> str:

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     login_rate_limit: str = Field("5/minute", description="Login attempts (right or wrong) per client IP.")
     login_account_rate_limit: str = Field("10/minute", description="Login attempts for one email, all clients.")
     api_rate_limit: str = Field("600/minute", description="/api/v1 calls per API token (or signed-in person).")
+    account_rate_limit: str = Field(
+        "5/15minutes", description="Per client IP, for each account e-mail flow on its own: password-reset requests, "
+        "confirmation-link resends, invitation sign-ups and acceptances.")
+    account_rate_limit_per_address: str = Field(
+        "5/hour", description="Per email address (real or not), for each account e-mail flow on its own.")
+    oidc_rate_limit: str = Field(
+        "30/15minutes", description="Single sign-on starts and callbacks per client IP, and sign-ins per identity.")
     login_failures_per_account: str = Field(
         "5/5minutes", description="Failed logins for one email from one client before that pair is locked.")
     login_failures_per_client: str = Field(
@@ -125,7 +132,8 @@ class Settings(BaseSettings):
         None, description="Bearer token that GET /metrics requires. Unset: /metrics is off in production.")
 
     @field_validator("signup_rate_limit", "login_failures_per_account", "login_failures_per_client",
-                     "login_failures_per_email", "login_rate_limit", "login_account_rate_limit", "api_rate_limit")
+                     "login_failures_per_email", "login_rate_limit", "login_account_rate_limit", "api_rate_limit",
+                     "account_rate_limit", "account_rate_limit_per_address", "oidc_rate_limit")
     @classmethod
     def _rate_string(cls, value: str) -> str:
         from limits import parse_many

@@ -54,6 +54,12 @@ def _keys(settings: Settings | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys([primary, *[key for key in old if key]]))
 
 
+def key_strings(settings: Settings | None = None) -> tuple[str, ...]:
+    """The configured secret strings, primary first: for keyed hashes that must survive a rotation
+    (MFA recovery codes are checked under each of them)."""
+    return _keys(settings)
+
+
 def fernet(settings: Settings | None = None) -> MultiFernet:
     """The MultiFernet for the configured keys (cached per key tuple)."""
     return _fernet_for(_keys(settings))

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -534,6 +534,7 @@ class WorkspaceAuthPolicy(SQLModel, table=True):
     auto_join_role: str = Field(default=Role.viewer.value, max_length=16)
     require_sso: bool = False
     updated_at: datetime = _created()
+    require_mfa: bool = False  # members must use a second factor (engine.services.mfa)
 
 
 
@@ -605,3 +606,28 @@ class PollState(SQLModel, table=True):
     failures: int = 0
     last_error: str = Field(default="", max_length=500)
     updated_at: datetime = _created()
+
+
+class UserMfa(SQLModel, table=True):
+    """A user's TOTP second factor (RFC 6238). The secret is encrypted with the server key.
+
+    ``enabled_at`` is None while set-up waits for its first code; ``last_step`` is the newest
+    30-second step whose code was accepted, so a code cannot be replayed within its window.
+    """
+
+    user_id: str = Field(foreign_key="user.id", primary_key=True, max_length=32)
+    secret_encrypted: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _created()
+    enabled_at: datetime | None = _ts()
+    last_step: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    last_used_at: datetime | None = _ts()
+
+
+class MfaRecoveryCode(SQLModel, table=True):
+    """One single-use recovery code, stored only as a keyed hash (HMAC of the server key)."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=32)
+    code_hash: str = Field(max_length=64)
+    created_at: datetime = _created()
+    used_at: datetime | None = _ts()

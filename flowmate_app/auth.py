@@ -230,13 +230,14 @@ class AuthState(rx.State):
         return rx.redirect(path)
 
 
-def submit_script(endpoint: str, form_id: str) -> Any:
+def submit_script(endpoint: str, form_id: str, navigate: bool = True) -> Any:
     """JavaScript (as a Var) that posts the form ``form_id`` to ``endpoint`` on this backend.
 
     The password goes straight from the form to the HTTP endpoint (never through a Reflex
     event). On success the next page loads in full (the websocket reconnects with the new
-    HttpOnly cookie); otherwise the promise resolves to ``{ok: false, message}`` for
-    :meth:`AuthState.auth_finished`.
+    HttpOnly cookie) unless ``navigate`` is false or the answer carries recovery codes to show
+    first (then the promise resolves to ``{ok: true, ...answer}``); otherwise it resolves to
+    ``{ok: false, status, retry_after, message}`` for :meth:`AuthState.auth_finished`.
     """
     return (
         "(async () => {"
@@ -249,9 +250,12 @@ def submit_script(endpoint: str, form_id: str) -> Any:
         f"const r = await fetch(\"{AuthState.auth_api}{endpoint}\", "
         "{method: 'POST', credentials: 'include', headers: {'Accept': 'application/json'}, body: data});"
         "const body = await r.json().catch(() => ({}));"
-        "if (r.ok) { window.location.assign(body.next || '/'); return {ok: true}; }"
-        "return {ok: false, message: (body.error && body.error.message)"
-        " || ('Sign-in failed (HTTP ' + r.status + ').')};"
+        + ("if (r.ok && !body.recovery_codes) { window.location.assign(body.next || '/'); return {ok: true}; }"
+           if navigate else "")
+        + "if (r.ok) { return Object.assign({ok: true}, body); }"
+        "const wait = r.headers.get('Retry-After');"
+        "return {ok: false, status: r.status, retry_after: wait ? parseInt(wait, 10) : 0,"
+        " message: (body.error && body.error.message) || ('That did not work (HTTP ' + r.status + ').')};"
         "} catch (e) {"
         " return {ok: false, message: 'FlowMate could not be reached. Check your connection and try again.'}; }"
         "})()"

@@ -88,6 +88,14 @@ app.add_page(links_page.reset_page, route="/reset/[token]", title="Reset passwor
              on_load=links_state.ResetState.open_reset)
 app.add_page(links_page.verify_page, route="/verify/[token]", title="Confirm email · FlowMate",
              on_load=links_state.VerifyState.open_verify)
+app.add_page(links_page.delete_account_page, route="/account/delete/[token]", title="Delete account · FlowMate",
+             on_load=links_state.DeleteAccountState.open_delete)
+
+from flowmate_app.features.auth.mfa_page import mfa_login_page  # noqa: E402
+from flowmate_app.features.auth.mfa_state import MfaLoginState  # noqa: E402
+
+app.add_page(mfa_login_page, route="/login/mfa", title="Two-factor authentication · FlowMate",
+             on_load=MfaLoginState.open_mfa)
 
 from flowmate_app.features.account.page import account_page  # noqa: E402
 from flowmate_app.features.account.state import AccountState  # noqa: E402

@@ -101,3 +101,20 @@ def reconnect_needed(*, workspace: str, connection: str, provider: str, reason: 
         "You get this mail because you own this FlowMate workspace. We send it once per failure, not per run.",
         workspace=workspace, connection=connection, provider=provider, reason=reason, link=link,
     )
+
+
+def account_deletion(*, link: str, minutes: int) -> Rendered:
+    """For an account without a password (single sign-on only): the link is its re-authentication."""
+    return _render(
+        "Confirm deleting your FlowMate account",
+        "Hello,\n\nSomeone signed in to your FlowMate account asked to delete it.\n\n"
+        "To confirm, open this link:\n{{ link }}\n\nThe link works once, for {{ minutes }} minutes, and the page "
+        "asks once more before anything is deleted. If you did not ask for this, ignore this mail and sign out "
+        "your other sessions from the Account page.\n",
+        "<p>Hello,</p><p>Someone signed in to your FlowMate account asked to delete it.</p>"
+        + _BUTTON.replace("{label}", "Confirm account deletion")
+        + "<p>The link works once, for {{ minutes }} minutes, and the page asks once more before anything is "
+        "deleted.</p>",
+        "If you did not ask for this, ignore this mail and sign out your other sessions from the Account page.",
+        link=link, minutes=minutes,
+    )

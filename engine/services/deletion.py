@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -27,9 +28,12 @@ from sqlmodel import select as sm_select
 
 from engine import passwords
 from engine.config import get_settings
-from engine.db import get_engine, session_scope, utcnow
+from engine.crypto import hash_token, new_token
+from engine.db import as_aware, get_engine, session_scope, utcnow
 from engine.errors import Forbidden, NotFound, ValidationFailed
+from engine.mail import templates
 from engine.models import (
+    AccountToken,
     ApiToken,
     AuditLog,
     Connection,
@@ -41,11 +45,12 @@ from engine.models import (
     Trigger,
     Usage,
     User,
+    UserIdentity,
     UserSession,
     Workflow,
     Workspace,
 )
-from engine.services import audit, hook_cache
+from engine.services import audit, hook_cache, mfa, system_mail
 from engine.services.actor import Actor
 from engine.services.batch_delete import delete_in_batches, delete_runs_in_batches
 
@@ -169,13 +174,81 @@ def pseudonym_for(user_id: str) -> str:
     return "deleted-user-" + hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:12]
 
 
-def delete_account(session: Session, user_id: str, password: str) -> dict[str, Any]:
-    """Delete a user's account after re-checking their password; refuses a sole owner."""
+DELETE_LINK_LIFETIME = timedelta(minutes=30)
+DELETE_PURPOSE = "delete"
+
+
+def send_delete_link(session: Session, user_id: str) -> str:
+    """Re-authentication for an account without a password (single sign-on only): mail a
+    single-use, 30-minute link that confirms the deletion. Returns the address it went to.
+
+    Opening the link proves the person reads the account's mailbox, the same proof that signed
+    them up; a password account confirms with its password instead.
+    """
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("account not found")
+    if user.password_hash:
+        raise ValidationFailed("this account has a password", {"password": "confirm with your password instead"})
+    now = utcnow()
+    for old in session.exec(sm_select(AccountToken).where(AccountToken.user_id == user.id,
+                                                          AccountToken.purpose == DELETE_PURPOSE,
+                                                          AccountToken.used_at.is_(None))).all():
+        old.used_at = now  # only the newest link works
+        session.add(old)
+    clear = new_token("fmd_")
+    session.add(AccountToken(user_id=user.id, purpose=DELETE_PURPOSE, token_hash=hash_token(clear),
+                             email=user.email, expires_at=now + DELETE_LINK_LIFETIME))
+    link = f"{get_settings().base_url.rstrip('/')}/account/delete/{clear}"
+    system_mail.queue_mail(session, to=user.email, kind="account_deletion",
+                           rendered=templates.account_deletion(
+                               link=link, minutes=int(DELETE_LINK_LIFETIME.total_seconds() // 60)))
+    audit.record_for_user(session, user, "account.delete_link_sent", {})
+    return user.email
+
+
+def delete_link_user(session: Session, token: str) -> User:
+    """The account a usable deletion link belongs to; ValidationFailed for a used/expired/unknown one."""
+    row = session.exec(sm_select(AccountToken).where(AccountToken.token_hash == hash_token(token or ""),
+                                                     AccountToken.purpose == DELETE_PURPOSE)).first()
+    user = session.get(User, row.user_id) if row is not None else None
+    if row is None or row.used_at is not None or as_aware(row.expires_at) <= utcnow() or user is None \
+            or user.email != row.email:
+        raise ValidationFailed("this link is not valid any more",
+                               {"token": "it was already used, has expired, or a newer one was sent"})
+    return user
+
+
+def delete_account_by_link(session: Session, token: str) -> dict[str, Any]:
+    """Delete the account behind a deletion link (the link is the re-authentication)."""
+    user = delete_link_user(session, token)
+    for row in session.exec(sm_select(AccountToken).where(AccountToken.user_id == user.id)).all():
+        session.delete(row)
+    return _delete_user(session, user)
+
+
+def delete_account(session: Session, user_id: str, password: str) -> dict[str, Any]:
+    """Delete a user's account after re-checking their password; refuses a sole owner.
+
+    An account without a password (single sign-on only) confirms through
+    :func:`send_delete_link` and :func:`delete_account_by_link` instead.
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("account not found")
+    if not user.password_hash:
+        raise ValidationFailed("this account signs in with single sign-on",
+                               {"password": "it has no password: use Account → Delete your account to get a "
+                                            "link by email"})
     if not passwords.verify_password(user.password_hash, password or ""):
         raise ValidationFailed("the password is not correct", {"password": "enter your current password"}) from None
+    for row in session.exec(sm_select(AccountToken).where(AccountToken.user_id == user.id)).all():
+        session.delete(row)
+    return _delete_user(session, user)
+
+
+def _delete_user(session: Session, user: User) -> dict[str, Any]:
+    user_id = user.id
     blockers = account_blockers(session, user_id)
     if blockers:
         raise Forbidden(" ".join(b["message"] for b in blockers))
@@ -188,6 +261,9 @@ def delete_account(session: Session, user_id: str, password: str) -> dict[str, A
         session.delete(m)
     for us in session.exec(sm_select(UserSession).where(UserSession.user_id == user.id)).all():
         session.delete(us)
+    for identity in session.exec(sm_select(UserIdentity).where(UserIdentity.user_id == user.id)).all():
+        session.delete(identity)
+    mfa.forget_user(session, user.id)
     session.flush()
     exports = _delete_exports(ExportJob.requested_by_user_id == user.id, session)
     rows = audit.pseudonymise_actor(session, email, pseudonym, name=name)  # keeps the hash chain valid

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from engine.config import Settings, get_settings
 from engine.crypto import SecretDecryptError, rotate
 from engine.errors import FlowMateError
-from engine.models import Connection, Trigger
+from engine.models import Connection, Trigger, UserMfa
 from engine.services import audit
 
 
@@ -59,6 +59,15 @@ def rotate_secrets(session: Session, settings: Settings | None = None, actor_lab
         session.add(trig)
         counts["triggers"] += 1
         per_workspace.setdefault(trig.workspace_id, {"connections": 0, "triggers": 0})["triggers"] += 1
+    mfa_rows = 0
+    for row in session.exec(select(UserMfa)).all():  # TOTP secrets (account-level, no workspace)
+        try:
+            row.secret_encrypted = rotate(row.secret_encrypted, settings)
+        except SecretDecryptError:
+            failures.append({"table": "usermfa", "id": row.user_id, "workspace_id": ""})
+            continue
+        session.add(row)
+        mfa_rows += 1
     if failures:
         session.rollback()
         raise RotationFailed(
@@ -67,8 +76,8 @@ def rotate_secrets(session: Session, settings: Settings | None = None, actor_lab
             "to FLOWMATE_OLD_SECRET_KEYS and run again.",
             failures,
         )
-    _audit_rotation(session, counts, per_workspace, actor_label)
-    return {**counts, "old_keys_configured": len(settings.old_secret_keys)}
+    _audit_rotation(session, {**counts, "mfa_secrets": mfa_rows}, per_workspace, actor_label)
+    return {**counts, "mfa_secrets": mfa_rows, "old_keys_configured": len(settings.old_secret_keys)}
 
 
 def _audit_rotation(session: Session, counts: dict[str, int], per_workspace: dict[str, dict[str, int]],

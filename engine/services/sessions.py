@@ -17,7 +17,7 @@ from engine.crypto import hash_token, new_token
 from engine.db import as_aware, utcnow
 from engine.errors import NotFound
 from engine.models import Membership, User, UserSession
-from engine.services import audit
+from engine.services import audit, mfa
 from engine.services.accounts import actor_for_user, authenticate, memberships_of
 from engine.services.actor import Actor
 
@@ -84,6 +84,8 @@ def session_actor(session: Session, token: str | None) -> Actor | None:
     if signed is None or signed.workspace_id is None:
         return None
     user = session.get(User, signed.user_id)
+    if mfa.blocked_in_workspace(session, signed.user_id, signed.workspace_id):
+        return None  # the workspace requires MFA: no access until the next sign-in sets it up
     try:
         return actor_for_user(session, user, signed.workspace_id)
     except NotFound:

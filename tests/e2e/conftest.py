@@ -208,6 +208,10 @@ def _app_env(port: int, web_dir: Path, run_dir: Path) -> dict[str, str]:
             # Every browser test signs up from 127.0.0.1: the per-IP sign-up throttle would stop them.
             "FLOWMATE_SIGNUP_RATE_LIMIT": "1000/minute",
             "FLOWMATE_LOGIN_RATE_LIMIT": "1000/minute",
+            # The same for the account flows (reset, resends, invitations, SSO): tests/api checks the 429s.
+            "FLOWMATE_ACCOUNT_RATE_LIMIT": "1000/minute",
+            "FLOWMATE_ACCOUNT_RATE_LIMIT_PER_ADDRESS": "1000/minute",
+            "FLOWMATE_OIDC_RATE_LIMIT": "1000/minute",
         }
     )
     env.setdefault("REFLEX_BUN_PATH", str(REPO / ".tools/node_modules/bun/bin/bun.exe"))

@@ -66,6 +66,10 @@ EXCEPTIONS: dict[str, str] = {
                                               "sends it, which records the audit row (invitation, reset, verification)",
     "engine.services.connection_alerts:reconnect_needed": "only the outbox rows of the owners' alert mail; the "
     "status change it reports is audited (connection.reconnect_needed) by engine.oauth.tokens",
+    "engine.services.mfa:forget_user": "removes a deleted account's second factor; delete_account records "
+                                       "account.delete for it",
+    "engine.services.mfa:check_code": "moves the TOTP replay step forward (a recovery code's use is audited in "
+                                      "_use_recovery); sign-in records auth.login / auth.mfa_failed around it",
     "engine.services.system_mail:deliver_queued": "the mail job's delivery status and attempts on its outbox row",
 }
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from flowmate_app.auth import AuthState
+from flowmate_app.auth import AuthState, submit_script
 from flowmate_app.features.account.links_state import (
+    DeleteAccountState,
     ForgotState,
     InviteState,
     LoginNoticeState,
@@ -131,13 +132,16 @@ def forgot_page() -> rx.Component:
                       spacing="3", width="100%"),
             rx.form(
                 rx.vstack(
-                    rx.cond(ForgotState.forgot_error != "", _callout(ForgotState.forgot_error)),
+                    rx.cond(ForgotState.forgot_error != "", _callout(ForgotState.forgot_error, id="forgot-error")),
                     field("Email", "email", type_="email", placeholder="you@business.com.au", autocomplete="email"),
                     rx.button("Send reset link", type="submit", size="3", width="100%", id="forgot-submit",
                               loading=ForgotState.forgot_busy),
                     spacing="4", width="100%",
                 ),
-                on_submit=ForgotState.request,
+                id="forgot-form",
+                on_submit=[ForgotState.forgot_started,
+                           rx.call_script(submit_script("/auth/forgot", "forgot-form", navigate=False),
+                                          callback=ForgotState.forgot_finished)],
                 reset_on_submit=False,
                 width="100%",
             ),
@@ -204,3 +208,31 @@ def login_extras() -> rx.Component:
 def forgot_link() -> rx.Component:
     return rx.flex(rx.link("Forgot password?", href="/forgot", size="2", id="forgot-link"), justify="end",
                    width="100%")
+
+
+def delete_account_page() -> rx.Component:
+    D = DeleteAccountState
+    return auth_shell(
+        _heading("Delete your account", "This cannot be undone."),
+        rx.cond(
+            D.delete_loading,
+            _loading(),
+            rx.cond(
+                D.delete_invalid != "",
+                rx.vstack(_callout(D.delete_invalid, id="delete-invalid"),
+                          rx.link("Open FlowMate", href="/"), spacing="3", width="100%"),
+                rx.vstack(
+                    rx.text("Delete the FlowMate account ", rx.text.strong(D.delete_email),
+                            "? Your memberships, sessions and own exports go; audit rows keep a pseudonym instead "
+                            "of your name.", size="2"),
+                    rx.foreach(D.delete_blockers, lambda b: _callout(b, "amber", "info")),
+                    rx.cond(D.delete_error != "", _callout(D.delete_error, id="delete-error")),
+                    rx.button("Delete my account", color_scheme="red", size="3", width="100%",
+                              on_click=D.confirm_delete, loading=D.deleting, disabled=D.delete_blockers.length() > 0,
+                              id="confirm-delete-account"),
+                    rx.link("Keep my account", href="/account", size="2"),
+                    spacing="4", width="100%",
+                ),
+            ),
+        ),
+    )

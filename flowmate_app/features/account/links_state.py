@@ -6,12 +6,12 @@ the pages say in plain words why not.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import reflex as rx
 from sqlmodel import select
 
+from engine.auth_limits import TooManyAttempts, check_flow
 from engine.db import as_aware, session_scope
 from engine.errors import FlowMateError, Forbidden, ValidationFailed
 from engine.models import User
@@ -22,6 +22,8 @@ SIGNUP_ERRORS = {
     "password": "Use a password of at least 8 characters.",
     "exists": "An account with this email already exists. Log in, then open the invitation link again.",
     "origin": "That request came from another site and was refused. Open the invitation link again.",
+    "rate_limited": "Too many attempts with this invitation or from your network. Wait a few minutes, then try "
+                    "again.",
     **invitations.InvitationInvalid.MESSAGES,
 }
 
@@ -77,6 +79,12 @@ class InviteState(AuthState):
     @rx.event
     def join(self) -> Any:
         token = self.current_token()
+        try:
+            check_flow("invite", self.router.session.client_ip or "unknown", self.invite_token[:200],
+                       "invitation attempts")
+        except TooManyAttempts as exc:
+            self.invite_error = str(exc)
+            return None
         self.joining = True
         try:
             with session_scope() as session:
@@ -105,12 +113,19 @@ def _resend_verification(state: AuthState) -> Any:
         user = session.get(User, signed.user_id) if signed else None
         if user is None:
             return rx.redirect("/login")
+        try:
+            check_flow("verify", state.router.session.client_ip or "unknown", user.email, "confirmation mails")
+        except TooManyAttempts as exc:
+            return rx.toast.error(str(exc))
         verification.send_verification(session, user)
     state.verification_sent = True  # type: ignore[attr-defined]
     return rx.toast.success(f"We sent a new confirmation link to {user.email}")
 
 
-class ForgotState(rx.State):
+class ForgotState(AuthState):
+    """/forgot posts its form straight to POST /auth/forgot (rate limited per client and address,
+    answered 429 with Retry-After); this state only shows the answer."""
+
     forgot_sent: bool = False
     forgot_busy: bool = False
     forgot_message: str = ""
@@ -119,20 +134,20 @@ class ForgotState(rx.State):
     @rx.event
     def open_forgot(self) -> None:
         self.forgot_sent, self.forgot_busy, self.forgot_message, self.forgot_error = False, False, "", ""
+        self.auth_api = self._backend_origin()
 
-    @rx.event(background=True)
-    async def request(self, form: dict[str, Any]) -> None:
-        """Background event: the reset call is padded to a fixed time and must not stall other events."""
-        email = str(form.get("email") or "").strip()
-        if not email:
-            async with self:
-                self.forgot_error = "Enter the email address of your account."
+    @rx.event
+    def forgot_started(self) -> None:
+        self.forgot_busy, self.forgot_error = True, ""
+
+    @rx.event
+    def forgot_finished(self, result: Any) -> None:
+        self.forgot_busy = False
+        if isinstance(result, dict) and result.get("ok"):
+            self.forgot_message, self.forgot_sent = str(result.get("message") or password_reset.ANSWER), True
             return
-        async with self:
-            self.forgot_busy = True
-        message = await asyncio.to_thread(password_reset.request_reset, email)
-        async with self:
-            self.forgot_message, self.forgot_sent, self.forgot_error, self.forgot_busy = message, True, "", False
+        message = result.get("message") if isinstance(result, dict) else None
+        self.forgot_error = str(message or "Something went wrong. Try again.")[:300]
 
 
 class ResetState(rx.State):
@@ -195,8 +210,11 @@ class LoginNoticeState(rx.State):
 
     @rx.var
     def login_notice(self) -> str:
-        if self.router.url.query_parameters.get("reset") == "done":
+        query = self.router.url.query_parameters
+        if query.get("reset") == "done":
             return "Your password was changed and every other session was signed out. Log in with the new one."
+        if query.get("deleted") == "account":
+            return "Your account was deleted. Thank you for using FlowMate."
         return ""
 
     @rx.var
@@ -213,3 +231,42 @@ class LoginNoticeState(rx.State):
         from flowmate_app.auth import safe_next
 
         return quote(safe_next(self.router.url.query_parameters.get("next")), safe="")
+
+
+class DeleteAccountState(rx.State):
+    """/account/delete/<token>: the emailed confirmation for deleting an account without a password."""
+
+    delete_loading: bool = True
+    delete_token: str = ""
+    delete_email: str = ""
+    delete_invalid: str = ""
+    delete_blockers: list[str] = []
+    delete_error: str = ""
+    deleting: bool = False
+
+    @rx.event
+    def open_delete(self) -> None:
+        from engine.services import deletion
+
+        self.delete_token, self.delete_error, self.deleting = _last_segment(self.router.url.path), "", False
+        try:
+            with session_scope() as session:
+                user = deletion.delete_link_user(session, self.delete_token)
+                self.delete_email, self.delete_invalid = user.email, ""
+                self.delete_blockers = [b["message"] for b in deletion.account_blockers(session, user.id)]
+        except ValidationFailed as exc:
+            self.delete_email, self.delete_invalid = "", f"{exc.message}: {next(iter(exc.fields.values()))}."
+        self.delete_loading = False
+
+    @rx.event
+    def confirm_delete(self) -> Any:
+        from engine.services import deletion
+
+        self.deleting = True
+        try:
+            with session_scope() as session:
+                deletion.delete_account_by_link(session, self.delete_token)
+        except FlowMateError as exc:
+            self.deleting, self.delete_error = False, error_text(exc)
+            return None
+        return rx.redirect("/login?deleted=account")

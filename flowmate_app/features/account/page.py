@@ -1,4 +1,5 @@
-"""/account: profile and email confirmation, active sessions with revoke, workspaces (create, leave)."""
+"""/account: profile and email confirmation, two-factor authentication, active sessions with revoke,
+workspaces (create, leave), and deletion by emailed link for accounts without a password."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from flowmate_app.auth import AuthState
 from flowmate_app.components.layout import layout, page_heading
 from flowmate_app.components.ui import confirm_dialog, form_error, list_states, section_card
 from flowmate_app.features.account.state import AccountState as A
+from flowmate_app.features.auth.mfa_parts import code_input, qr_and_key, recovery_codes
 
 MUTED = rx.color("gray", 11)
 
@@ -144,10 +146,124 @@ def workspaces_card() -> rx.Component:
     )
 
 
+def _mfa_setup() -> rx.Component:
+    return rx.vstack(
+        qr_and_key(A.mfa_setup_qr, A.mfa_setup_secret),
+        rx.form(
+            rx.vstack(
+                rx.text("Then enter the 6-digit code the app shows:", size="2"),
+                rx.box(code_input(id="mfa-setup-code"), width="100%", max_width="20rem"),
+                rx.hstack(
+                    rx.button("Turn on", type="submit", size="2", loading=A.mfa_busy, id="mfa-confirm"),
+                    rx.button("Cancel", type="button", size="2", variant="soft", color_scheme="gray",
+                              on_click=A.cancel_mfa),
+                    spacing="2",
+                ),
+                spacing="3", width="100%",
+            ),
+            on_submit=A.confirm_mfa,
+            reset_on_submit=True,
+            width="100%",
+        ),
+        spacing="4", width="100%", id="mfa-setup",
+    )
+
+
+def _mfa_on() -> rx.Component:
+    return rx.vstack(
+        rx.text(A.mfa_codes_left.to_string() + " of 10 recovery codes left.", size="2", color=MUTED,
+                id="mfa-codes-left"),
+        rx.cond(A.mfa_required_by != "",
+                rx.text(A.mfa_required_by + " requires two-factor authentication, so it cannot be turned off while "
+                        "you are a member.", size="2", color=MUTED)),
+        rx.form(
+            rx.flex(
+                rx.input(name="code", placeholder="Current code", auto_complete="one-time-code", max_length=20,
+                         aria_label="Current code for new recovery codes", flex="1", min_width="9rem"),
+                rx.button(rx.icon("refresh_cw", size=14), "New recovery codes", type="submit", variant="soft"),
+                gap="2", wrap="wrap", width="100%",
+            ),
+            on_submit=A.regenerate_codes, reset_on_submit=True, width="100%",
+        ),
+        rx.cond(
+            A.mfa_required_by == "",
+            rx.form(
+                rx.flex(
+                    rx.input(name="code", placeholder="Code or recovery code", auto_complete="one-time-code",
+                             max_length=20, aria_label="Code to turn off two-factor authentication", flex="1",
+                             min_width="9rem", id="mfa-disable-code"),
+                    rx.cond(A.has_password,
+                            rx.input(name="password", type="password", placeholder="or your password",
+                                     auto_complete="current-password", flex="1", min_width="9rem",
+                                     aria_label="Password to turn off two-factor authentication")),
+                    rx.button("Turn off", type="submit", variant="soft", color_scheme="red", loading=A.mfa_busy,
+                              id="mfa-disable"),
+                    gap="2", wrap="wrap", width="100%",
+                ),
+                on_submit=A.disable_mfa, reset_on_submit=True, width="100%",
+            ),
+        ),
+        spacing="3", width="100%",
+    )
+
+
+def mfa_card() -> rx.Component:
+    return section_card(
+        "Two-factor authentication",
+        rx.text("A code from an authenticator app on your phone, asked for after your password or single sign-on.",
+                size="2", color=MUTED),
+        rx.cond(A.mfa_new_codes.length() > 0,
+                rx.vstack(recovery_codes(A.mfa_new_codes),
+                          rx.button("I have saved them", size="2", on_click=A.dismiss_codes, id="mfa-codes-done"),
+                          spacing="3", width="100%")),
+        rx.cond(
+            A.mfa_enabled,
+            _mfa_on(),
+            rx.cond(
+                A.mfa_setup_secret != "",
+                _mfa_setup(),
+                rx.vstack(
+                    rx.cond(A.mfa_required_by != "",
+                            rx.callout(A.mfa_required_by + " requires two-factor authentication.",
+                                       icon="shield_alert", color_scheme="blue", width="100%")),
+                    rx.button(rx.icon("shield_check", size=16), "Turn on two-factor authentication",
+                              on_click=A.start_mfa, id="mfa-start"),
+                    spacing="3", width="100%",
+                ),
+            ),
+        ),
+        form_error(A.mfa_error, "mfa-error"),
+        action=rx.cond(A.mfa_enabled,
+                       rx.badge(rx.icon("shield_check", size=12), "on", color_scheme="green", variant="soft",
+                                id="mfa-on-badge"),
+                       rx.badge("off", color_scheme="gray", variant="soft", id="mfa-off-badge")),
+    )
+
+
+def delete_card() -> rx.Component:
+    """Only for accounts without a password (SSO only): the emailed link stands in for the password."""
+    return rx.cond(
+        A.has_password,
+        rx.fragment(),
+        section_card(
+            "Delete your account",
+            rx.text("Your account signs in with single sign-on and has no password, so we confirm a deletion by "
+                    "email: open the link we send, then confirm once more.", size="2", color=MUTED),
+            rx.cond(A.delete_link_sent_to != "",
+                    rx.callout("We sent a link to " + A.delete_link_sent_to + ". It works once, for 30 minutes.",
+                               icon="mail_check", color_scheme="green", width="100%", id="delete-link-sent")),
+            rx.button(rx.icon("trash_2", size=14), "Email me a link to delete my account", variant="soft",
+                      color_scheme="red", on_click=A.send_delete_link, id="send-delete-link"),
+        ),
+    )
+
+
 def account_page() -> rx.Component:
     return layout(
-        page_heading("Account", "Your profile, where you are signed in, and your workspaces."),
-        rx.vstack(profile_card(), sessions_card(), workspaces_card(), spacing="4", width="100%", max_width="48rem"),
+        page_heading("Account", "Your profile, two-factor authentication, where you are signed in, and your "
+                                "workspaces."),
+        rx.vstack(profile_card(), mfa_card(), sessions_card(), workspaces_card(), delete_card(), spacing="4",
+                  width="100%", max_width="48rem"),
         confirm_dialog("Leave workspace?", "You lose access to ", A.leave_name,
                        ". Someone there has to invite you again to come back.", confirm_label="Leave",
                        on_confirm=A.leave_confirmed, open=A.leave_open, on_open_change=A.set_leave_open),

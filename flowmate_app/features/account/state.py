@@ -6,10 +6,11 @@ from typing import Any
 
 import reflex as rx
 
+from engine.auth_limits import TooManyAttempts, check_flow
 from engine.db import session_scope
 from engine.errors import FlowMateError, NotFound
 from engine.models import User
-from engine.services import account_sessions, accounts, my_workspaces, sessions, verification
+from engine.services import account_sessions, accounts, deletion, mfa, my_workspaces, sessions, verification
 from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_time
 
@@ -26,6 +27,18 @@ class AccountState(AuthState):
     leave_open: bool = False
     leave_id: str = ""
     leave_name: str = ""
+    # Two-factor authentication (engine.services.mfa)
+    mfa_enabled: bool = False
+    mfa_codes_left: int = 0
+    mfa_required_by: str = ""
+    mfa_setup_secret: str = ""  # shown while set-up waits for its first code
+    mfa_setup_qr: str = ""
+    mfa_new_codes: list[str] = []  # recovery codes, shown once
+    mfa_error: str = ""
+    mfa_busy: bool = False
+    # Deleting an account that has no password (single sign-on only): an emailed link confirms.
+    has_password: bool = True
+    delete_link_sent_to: str = ""
 
     def _user(self, session: Any) -> User | None:
         signed = sessions.resolve_session(session, self.current_token())
@@ -39,6 +52,11 @@ class AccountState(AuthState):
                 if user is None:
                     return
                 self.email_verified = verification.is_verified(user)
+                self.has_password = bool(user.password_hash)
+                status = mfa.status(session, user.id)
+                self.mfa_enabled = bool(status["enabled"])
+                self.mfa_codes_left = int(status["recovery_codes_left"])  # type: ignore[call-overload]
+                self.mfa_required_by = ", ".join(status["required_by"])  # type: ignore[arg-type]
                 items = account_sessions.list_sessions(session, user.id, self.current_token())
         except FlowMateError as exc:
             self.account_error, self.account_loading = error_text(exc), False
@@ -58,6 +76,10 @@ class AccountState(AuthState):
             user = self._user(session)
             if user is None:
                 return rx.redirect("/login")
+            try:
+                check_flow("verify", self.router.session.client_ip or "unknown", user.email, "confirmation mails")
+            except TooManyAttempts as exc:
+                return rx.toast.error(str(exc))
             verification.send_verification(session, user, self.workspace_name)
             address = user.email
         self.verification_sent = True
@@ -141,3 +163,102 @@ class AccountState(AuthState):
         self._load_identity()
         self.load_account()
         return rx.toast.success(f"You left {self.leave_name}")
+
+    # ------------------------------------------------------------------ two-factor authentication
+
+    @rx.event
+    def start_mfa(self) -> Any:
+        with session_scope() as session:
+            user = self._user(session)
+            if user is None:
+                return rx.redirect("/login")
+            try:
+                setup = mfa.begin_setup(session, user)
+            except FlowMateError as exc:
+                self.mfa_error = error_text(exc)
+                return None
+        self.mfa_setup_secret = " ".join(setup.secret[i:i + 4] for i in range(0, len(setup.secret), 4))
+        self.mfa_setup_qr, self.mfa_error, self.mfa_new_codes = setup.qr_data_uri, "", []
+        return None
+
+    @rx.event
+    def confirm_mfa(self, form: dict[str, Any]) -> Any:
+        self.mfa_busy = True
+        try:
+            with session_scope() as session:
+                user = self._user(session)
+                if user is None:
+                    return rx.redirect("/login")
+                codes = mfa.confirm_setup(session, user, str(form.get("code") or ""))
+        except FlowMateError as exc:
+            self.mfa_busy, self.mfa_error = False, error_text(exc) if not isinstance(exc, mfa.MfaCodeInvalid) \
+                else exc.message
+            return None
+        self.mfa_busy, self.mfa_error, self.mfa_setup_secret, self.mfa_setup_qr = False, "", "", ""
+        self.mfa_new_codes = codes
+        self.load_account()
+        return rx.toast.success("Two-factor authentication is on")
+
+    @rx.event
+    def cancel_mfa(self) -> Any:
+        with session_scope() as session:
+            user = self._user(session)
+            if user is None:
+                return rx.redirect("/login")
+            mfa.cancel_setup(session, user)
+        self.mfa_setup_secret = self.mfa_setup_qr = self.mfa_error = ""
+        return None
+
+    @rx.event
+    def disable_mfa(self, form: dict[str, Any]) -> Any:
+        self.mfa_busy = True
+        try:
+            with session_scope() as session:
+                user = self._user(session)
+                if user is None:
+                    return rx.redirect("/login")
+                mfa.disable(session, user, code=str(form.get("code") or ""),
+                            password=str(form.get("password") or ""))
+        except FlowMateError as exc:
+            self.mfa_busy = False
+            self.mfa_error = exc.message if isinstance(exc, mfa.MfaCodeInvalid) else error_text(exc)
+            return None
+        self.mfa_busy, self.mfa_error, self.mfa_new_codes = False, "", []
+        self.load_account()
+        return rx.toast.success("Two-factor authentication is off")
+
+    @rx.event
+    def regenerate_codes(self, form: dict[str, Any]) -> Any:
+        try:
+            with session_scope() as session:
+                user = self._user(session)
+                if user is None:
+                    return rx.redirect("/login")
+                self.mfa_new_codes = mfa.regenerate_recovery_codes(session, user, str(form.get("code") or ""))
+        except FlowMateError as exc:
+            self.mfa_error = exc.message if isinstance(exc, mfa.MfaCodeInvalid) else error_text(exc)
+            return None
+        self.mfa_error = ""
+        self.load_account()
+        return rx.toast.success("New recovery codes: the old ones no longer work")
+
+    @rx.event
+    def dismiss_codes(self) -> None:
+        self.mfa_new_codes = []
+
+    # ------------------------------------------------------------------ deleting a password-less account
+
+    @rx.event
+    def send_delete_link(self) -> Any:
+        try:
+            with session_scope() as session:
+                user = self._user(session)
+                if user is None:
+                    return rx.redirect("/login")
+                check_flow("delete", self.router.session.client_ip or "unknown", user.email, "confirmation mails")
+                self.delete_link_sent_to = deletion.send_delete_link(session, user.id)
+        except TooManyAttempts as exc:
+            return rx.toast.error(str(exc))
+        except FlowMateError as exc:
+            return rx.toast.error(error_text(exc))
+        return rx.toast.success(f"We sent a confirmation link to {self.delete_link_sent_to}")

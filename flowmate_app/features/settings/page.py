@@ -290,6 +290,19 @@ def sign_in_rules() -> rx.Component:
                     ),
                     spacing="3", align="center",
                 ),
+                rx.hstack(
+                    rx.switch(checked=M.policy_require_mfa, on_change=M.set_policy_require_mfa, disabled=~owner,
+                              id="policy-require-mfa", name="require_mfa"),
+                    rx.vstack(
+                        rx.text("Require two-factor authentication", size="2", weight="medium"),
+                        rx.text(rx.cond(owner, "Members without it set it up at their next login and cannot use "
+                                               "this workspace until they do. Turn it on for yourself first "
+                                               "(Account page).", "Only owners can change this."),
+                                size="1", color=rx.color("gray", 10)),
+                        spacing="0",
+                    ),
+                    spacing="3", align="center",
+                ),
                 form_error(M.policy_error, "policy-error"),
                 rx.flex(rx.button("Save sign-in rules", type="submit", loading=M.policy_saving, id="policy-save"),
                         justify="end", width="100%"),

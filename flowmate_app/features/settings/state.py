@@ -113,6 +113,7 @@ class MembersState(ConfirmDeleteMixin, AuthState):
     policy_domains: str = ""
     policy_role: str = "viewer"
     policy_require_sso: bool = False
+    policy_require_mfa: bool = False
     policy_error: str = ""
     policy_saving: bool = False
     sso_providers: str = ""  # names of the configured sign-in providers, "" when none
@@ -178,7 +179,9 @@ class MembersState(ConfirmDeleteMixin, AuthState):
         from engine.services import oidc, sso_policy
 
         with session_scope() as session:
-            policy = sso_policy.policy_public(sso_policy.get_policy(session, actor.workspace_id))
+            row = sso_policy.get_policy(session, actor.workspace_id)
+            policy = sso_policy.policy_public(row)
+            self.policy_require_mfa = bool(row.require_mfa)
         self.policy_domains = ", ".join(policy["allowed_domains"])
         self.policy_role, self.policy_require_sso = policy["auto_join_role"], policy["require_sso"]
         self.sso_providers = ", ".join(p.name for p in oidc.configured_providers())
@@ -193,8 +196,12 @@ class MembersState(ConfirmDeleteMixin, AuthState):
         self.policy_require_sso = value
 
     @rx.event
+    def set_policy_require_mfa(self, value: bool) -> None:
+        self.policy_require_mfa = value
+
+    @rx.event
     def save_policy(self, form: dict[str, Any]) -> Any:
-        from engine.services import sso_policy
+        from engine.services import mfa, sso_policy
 
         actor = self.actor()
         if actor is None:
@@ -205,6 +212,8 @@ class MembersState(ConfirmDeleteMixin, AuthState):
                 sso_policy.update_policy(session, actor, allowed_domains=str(form.get("domains") or ""),
                                          auto_join_role=self.policy_role,
                                          require_sso=self.policy_require_sso)
+                if self.role == "owner":
+                    mfa.set_workspace_requirement(session, actor, self.policy_require_mfa)
         except FlowMateError as exc:
             self.policy_saving, self.policy_error = False, error_text(exc)
             return None
