@@ -104,10 +104,13 @@ class Throttle:
         if self.max_yield_s <= 0:
             return
         deadline = time.monotonic() + self.max_yield_s
-        while time.monotonic() < deadline and conn.execute(_OTHERS_ACTIVE).scalar():
+        while time.monotonic() < deadline:
+            busy = conn.execute(_OTHERS_ACTIVE).scalar()
+            conn.rollback()  # pg_stat_activity is a snapshot per transaction: look again in a new one
+            if not busy:
+                return
             self.yields += 1
             time.sleep(YIELD_STEP_S)
-        conn.rollback()  # end the autobegun read so the batch starts a fresh transaction
 
 
 def _ids(conn: Connection, stmt: Any, sqlite: bool) -> list[Any]:
