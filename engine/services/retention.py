@@ -54,9 +54,10 @@ def cutoffs(ws: Workspace, now: datetime | None = None) -> tuple[datetime, datet
             now - timedelta(days=max(MIN_AUDIT_DAYS, ws.audit_retention_days or 365)))
 
 
-SQLITE_BATCH_ROWS = 120  # SQLite has one writer: a batch of 30 runs + their steps holds it a few ms
+SQLITE_BATCH_ROWS = 200  # SQLite has one writer: one slice of 50 runs + their steps holds it ~10 ms
 REST_RATIO = 4.0  # rest at least 4x each batch's time: the purge takes at most ~20% of the writer
-MAX_YIELD_S = 1.0  # a batch steps back for busy intake this long at most, then queues like any writer
+MAX_YIELD_S = 0.05  # a batch steps back for busy intake this long at most, then queues like any writer
+# (with workers writing step results the lock is busy most of the time: a longer bound stalls the purge)
 
 
 def throttle(engine: Any) -> Throttle:
