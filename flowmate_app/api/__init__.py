@@ -22,6 +22,7 @@ def build_api() -> Any:
     from flowmate_app.api import (
         audit,
         connections,
+        contacts,
         errors,
         exports,
         health,
@@ -57,9 +58,9 @@ def build_api() -> Any:
     )
     errors.install(api)
     install_access_log_filter()  # webhook URL tokens never reach the server's access log
-    for module in (workflows, runs, templates, connections, audit, usage, tokens, hooks, health, metrics):
+    for module in (workflows, runs, templates, connections, audit, usage, tokens, contacts, hooks, health, metrics):
         # Routes that authenticate count against the per-token rate limit (deps.current_actor).
-        limited = module in (workflows, runs, templates, connections, audit, usage, tokens)
+        limited = module in (workflows, runs, templates, connections, audit, usage, tokens, contacts)
         api.include_router(module.router, responses=errors.responses(429) if limited else None)
     api.include_router(signin.router)
     from flowmate_app.api import inbound_sms, invitation_signup, oidc, unsubscribe
