@@ -5,8 +5,8 @@ keeps inserting: every transaction selects at most ``batch`` ids and deletes exa
 no lock is held longer than one small DELETE and intake never waits behind the purge.
 
 A :class:`Throttle` paces the transactions. Between batches it rests for a fixed pause or a
-multiple of the batch's own time, whichever is longer (a slow, loaded machine then gets longer
-rests, so the purge never takes more than a fixed share of the writer's time), and before a batch
+multiple of the batch's own time (up to a bound), whichever is longer: a slow, loaded machine
+then gets longer rests, so the purge takes only a fixed share of the writer's time. Before a batch
 it *yields* while intake is busy:
 
 - SQLite has one writer. The batch opens its transaction with ``BEGIN IMMEDIATE`` under a zero
@@ -44,11 +44,15 @@ class Throttle:
     """Paces a purge's transactions; counts ``batches`` committed and ``yields`` to intake.
 
     ``pause_s``: the least rest after a batch; ``ratio``: rest at least this many times the batch's
-    own duration; ``max_yield_s``: the longest a batch steps back for intake (0 = never yields).
+    own duration, but at most ``max_rest_s`` (on a starved CPU a batch's wall time balloons, and
+    an unbounded rest would stall the purge); ``max_yield_s``: the longest a batch steps back for
+    intake (0 = never yields).
     """
 
-    def __init__(self, engine: Engine, pause_s: float = 0.0, ratio: float = 0.0, max_yield_s: float = 0.0) -> None:
+    def __init__(self, engine: Engine, pause_s: float = 0.0, ratio: float = 0.0, max_yield_s: float = 0.0,
+                 max_rest_s: float = 0.5) -> None:
         self.engine, self.pause_s, self.ratio, self.max_yield_s = engine, pause_s, ratio, max_yield_s
+        self.max_rest_s = max_rest_s
         self.sqlite = engine.dialect.name == "sqlite"
         self.batches = 0
         self.yields = 0
@@ -77,7 +81,7 @@ class Throttle:
 
     def rest(self, elapsed: float) -> None:
         """Sleep after a batch that took ``elapsed`` seconds."""
-        pause = max(self.pause_s, elapsed * self.ratio)
+        pause = max(self.pause_s, min(elapsed * self.ratio, self.max_rest_s))
         if pause > 0:
             time.sleep(pause)
 
