@@ -3,52 +3,175 @@
 Used by retention and workspace deletion, which may remove millions of runs while webhook intake
 keeps inserting: every transaction selects at most ``batch`` ids and deletes exactly those, so
 no lock is held longer than one small DELETE and intake never waits behind the purge.
+
+A :class:`Throttle` paces the transactions. Between batches it rests for a fixed pause or a
+multiple of the batch's own time (up to a bound), whichever is longer: a slow, loaded machine
+then gets longer rests, so the purge takes only a fixed share of the writer's time. Before a batch
+it *yields* while intake is busy:
+
+- SQLite has one writer. The batch opens its transaction with ``BEGIN IMMEDIATE`` under a zero
+  busy timeout: when another connection holds the write lock (an intake INSERT, a worker's step
+  write), that fails at once and the purge steps back and tries again a moment later, instead of
+  queueing in SQLite's busy handler where it competes with intake for the lock.
+- PostgreSQL has no single writer but shares the CPU and the disk: the purge waits while another
+  client backend of this database is running a statement (``pg_stat_activity``), and selects the
+  rows it deletes with ``FOR UPDATE SKIP LOCKED``, so it never waits behind (or blocks) a
+  transaction that is working on the same runs.
+
+Yielding is bounded (``max_yield_s`` per batch): under intake that never pauses the purge still
+makes progress, as any other writer would.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, exists, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+YIELD_STEP_S = 0.002  # how long a yielding batch steps back before it looks again
+
+_OTHERS_ACTIVE = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND state = 'active' AND backend_type = 'client backend'")
 
 
-def delete_in_batches(engine: Engine, table: Any, where: Any, batch: int, pause_s: float = 0.0) -> int:
-    """Delete every row of ``table`` matching ``where``, ``batch`` rows per transaction."""
+class Throttle:
+    """Paces a purge's transactions; counts ``batches`` committed and ``yields`` to intake.
+
+    ``pause_s``: the least rest after a batch; ``ratio``: rest at least this many times the batch's
+    own duration, but at most ``max_rest_s`` (on a starved CPU a batch's wall time balloons, and
+    an unbounded rest would stall the purge); ``max_yield_s``: the longest a batch steps back for
+    intake (0 = never yields).
+    """
+
+    def __init__(self, engine: Engine, pause_s: float = 0.0, ratio: float = 0.0, max_yield_s: float = 0.0,
+                 max_rest_s: float = 0.5) -> None:
+        self.engine, self.pause_s, self.ratio, self.max_yield_s = engine, pause_s, ratio, max_yield_s
+        self.max_rest_s = max_rest_s
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.batches = 0
+        self.yields = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One short write transaction, begun when intake is not busy, followed by the rest."""
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # BEGIN/COMMIT are ours
+                self._begin_sqlite(conn)
+                started = time.perf_counter()
+                try:
+                    yield conn
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+            else:
+                self._wait_quiet_pg(conn)
+                started = time.perf_counter()
+                with conn.begin():
+                    yield conn
+        self.batches += 1
+        self.rest(time.perf_counter() - started)
+
+    def rest(self, elapsed: float) -> None:
+        """Sleep after a batch that took ``elapsed`` seconds."""
+        pause = max(self.pause_s, min(elapsed * self.ratio, self.max_rest_s))
+        if pause > 0:
+            time.sleep(pause)
+
+    def _begin_sqlite(self, conn: Connection) -> None:
+        deadline = time.monotonic() + self.max_yield_s
+        timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0
+        conn.exec_driver_sql("PRAGMA busy_timeout=0")
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    return
+                except OperationalError as exc:  # SQLITE_BUSY: another connection is writing
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                self.yields += 1
+                time.sleep(YIELD_STEP_S)
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={int(timeout)}")  # waited long enough: queue up
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={int(timeout)}")
+
+    def _wait_quiet_pg(self, conn: Connection) -> None:
+        if self.max_yield_s <= 0:
+            return
+        deadline = time.monotonic() + self.max_yield_s
+        while time.monotonic() < deadline:
+            busy = conn.execute(_OTHERS_ACTIVE).scalar()
+            conn.rollback()  # pg_stat_activity is a snapshot per transaction: look again in a new one
+            if not busy:
+                return
+            self.yields += 1
+            time.sleep(YIELD_STEP_S)
+
+
+def _ids(conn: Connection, stmt: Any, sqlite: bool) -> list[Any]:
+    if not sqlite:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [r[0] for r in conn.execute(stmt)]
+
+
+def delete_in_batches(engine: Engine, table: Any, where: Any, batch: int, pause_s: float = 0.0,
+                      throttle: Throttle | None = None) -> int:
+    """Delete every row of ``table`` matching ``where``, ``batch`` rows per transaction (by primary key)."""
+    throttle = throttle or Throttle(engine, pause_s)
     total = 0
     while True:
-        with engine.begin() as conn:
-            ids = [r[0] for r in conn.execute(select(table.c.id).where(where).limit(batch))]
-            if not ids:
-                return total
-            total += conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount or 0
-        if pause_s:
-            time.sleep(pause_s)  # let other writers in between batches (SQLite has one writer)
+        with throttle.transaction() as conn:
+            ids = _ids(conn, select(table.c.id).where(where).order_by(table.c.id).limit(batch), throttle.sqlite)
+            if ids:
+                total += conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount or 0
+        if not ids:
+            return total
 
 
-def delete_runs_in_batches(engine: Engine, run_where: Any, batch: int, pause_s: float = 0.0) -> dict[str, int]:
+def delete_runs_in_batches(engine: Engine, run_where: Any, batch: int, pause_s: float = 0.0,
+                           throttle: Throttle | None = None, order_by: Any = None) -> dict[str, int]:
     """Delete runs matching ``run_where`` with their step runs; no transaction over ``batch`` rows.
 
-    Each round takes a slice of run ids, deletes their step runs (in ``batch``-sized chunks) and
-    then the runs themselves, so a half-finished purge never leaves step runs without a run.
+    Each transaction takes a slice of runs in ``order_by`` order (pass the column of the index
+    ``run_where`` uses, so the slice is read straight off it; default the primary key), deletes up
+    to the rest of the batch of their step runs (in ``run_id`` index order) and then those runs of
+    the slice that have no step run left; a run with more steps than fit is finished by the next
+    transaction. So a half-finished purge never leaves step runs without a run.
     """
     from engine.models import Approval, Run, StepRun, WaitToken
 
     runs_t, steps_t = Run.__table__, StepRun.__table__
     # Rows that hang off a run (flow control): approvals and resume tokens go with it.
     hanging = (Approval.__table__, WaitToken.__table__)
+    throttle = throttle or Throttle(engine, pause_s)
     counts = {"runs": 0, "step_runs": 0}
     run_slice = max(1, batch // 4)
+    order = order_by if order_by is not None else runs_t.c.id
     while True:
-        with engine.connect() as conn:
-            run_ids = [r[0] for r in conn.execute(select(runs_t.c.id).where(run_where).limit(run_slice))]
-        if not run_ids:
+        with throttle.transaction() as conn:
+            run_ids = _ids(conn, select(runs_t.c.id).where(run_where).order_by(order).limit(run_slice),
+                           throttle.sqlite)
+            steps = runs = 0
+            if run_ids:
+                step_ids = _ids(conn, select(steps_t.c.id).where(steps_t.c.run_id.in_(run_ids))
+                                .order_by(steps_t.c.run_id).limit(batch - run_slice), throttle.sqlite)
+                if step_ids:
+                    steps = conn.execute(delete(steps_t).where(steps_t.c.id.in_(step_ids))).rowcount or 0
+                for table in hanging:  # only for the runs of the slice that have no step run left
+                    conn.execute(delete(table).where(table.c.run_id.in_(run_ids), ~exists().where(
+                        steps_t.c.run_id == table.c.run_id)))
+                runs = conn.execute(delete(runs_t).where(runs_t.c.id.in_(run_ids), ~exists().where(
+                    steps_t.c.run_id == runs_t.c.id))).rowcount or 0
+        counts["step_runs"] += steps
+        counts["runs"] += runs
+        if not run_ids or not (steps or runs):  # done, or everything left is locked by others: next pass
             return counts
-        counts["step_runs"] += delete_in_batches(engine, steps_t, steps_t.c.run_id.in_(run_ids), batch, pause_s)
-        with engine.begin() as conn:
-            for table in hanging:
-                conn.execute(delete(table).where(table.c.run_id.in_(run_ids)))
-            counts["runs"] += conn.execute(delete(runs_t).where(runs_t.c.id.in_(run_ids))).rowcount or 0
-        if pause_s:
-            time.sleep(pause_s)

@@ -473,3 +473,26 @@ def workspace_name(workspace_id: str) -> str:
     with session_scope() as session:
         ws = session.get(Workspace, workspace_id)
         return ws.name if ws else "FlowMate"
+
+
+CONSENT_STATES = ("unknown", *STATUSES)
+
+
+def page_contacts(session: Session, actor: Actor, *, email_consent: str | None = None,
+                  sms_consent: str | None = None, cursor: str | None = None,
+                  limit: int | None = None) -> dict[str, Any]:
+    """Contacts newest first in keyset pages (the REST API: stable at any depth, unlike ``offset``),
+    optionally only those whose email and/or SMS consent is in a given state; any member may read."""
+    from engine.services.pagination import keyset_page
+
+    stmt = select(Contact).where(Contact.workspace_id == actor.workspace_id)
+    for field, column, value in (("email_consent", Contact.email_consent, email_consent),
+                                 ("sms_consent", Contact.sms_consent, sms_consent)):
+        if value is None:
+            continue
+        if value not in CONSENT_STATES:
+            raise ValidationFailed("unknown consent state", {field: f"must be one of {', '.join(CONSENT_STATES)}"})
+        stmt = stmt.where(column == value)
+    page = keyset_page(session, stmt, Contact, cursor=cursor, limit=limit, public=lambda c: c)
+    suppressed = _suppressed_set(session, actor.workspace_id, page["items"])
+    return {**page, "items": [contact_public(c, suppressed) for c in page["items"]]}

@@ -26,7 +26,7 @@ from engine.errors import ValidationFailed
 from engine.models import AuditLog, DutyRun, Role, Run, Workspace
 from engine.services import audit
 from engine.services.actor import Actor
-from engine.services.batch_delete import delete_runs_in_batches
+from engine.services.batch_delete import Throttle, delete_runs_in_batches
 
 log = structlog.get_logger("flowmate.retention")
 
@@ -34,7 +34,7 @@ DUTY = "retention"
 FINISHED = ("succeeded", "failed", "cancelled")
 MIN_AUDIT_DAYS = 90
 MAX_AUDIT_DAYS = 3650
-VACUUM_PAGES = 2000  # pages freed per incremental_vacuum step (8 MB with 4 KiB pages)
+VACUUM_PAGES = 64  # pages freed per paced incremental_vacuum step (256 KB with 4 KiB pages)
 
 runs_t, audit_t = Run.__table__, AuditLog.__table__
 
@@ -54,18 +54,32 @@ def cutoffs(ws: Workspace, now: datetime | None = None) -> tuple[datetime, datet
             now - timedelta(days=max(MIN_AUDIT_DAYS, ws.audit_retention_days or 365)))
 
 
-SQLITE_BATCH_ROWS = 200  # SQLite has one writer: shorter transactions let intake in sooner
+SQLITE_BATCH_ROWS = 200  # SQLite has one writer: one slice of 50 runs + their steps holds it ~10 ms
+REST_RATIO = 4.0  # rest at least 4x each batch's time: the purge takes at most ~20% of the writer
+MAX_YIELD_S = 0.05  # a batch steps back for busy intake this long at most, then queues like any writer
+# (with workers writing step results the lock is busy most of the time: a longer bound stalls the purge)
 
 
-def prune_workspace(ws: Workspace, now: datetime | None = None) -> dict[str, int]:
-    """Delete the workspace's expired runs and audit rows in bounded batches."""
+def throttle(engine: Any) -> Throttle:
+    """How retention paces its transactions (see :class:`engine.services.batch_delete.Throttle`)."""
+    return Throttle(engine, get_settings().retention_pause_seconds, REST_RATIO, MAX_YIELD_S)
+
+
+def prune_workspace(ws: Workspace, now: datetime | None = None, pacer: Throttle | None = None) -> dict[str, int]:
+    """Delete the workspace's expired runs and audit rows in bounded, paced batches.
+
+    Runs are taken in ``finished_at`` order straight off ``ix_run_ws_finished`` (the index the
+    cut-off uses); each transaction deletes one slice of runs with their step runs.
+    """
     engine = get_engine()
     settings = get_settings()
     batch, pause = settings.retention_batch_rows, settings.retention_pause_seconds
     if engine.dialect.name == "sqlite":
         batch = min(batch, SQLITE_BATCH_ROWS)
+    pacer = pacer or throttle(engine)
     run_cutoff, audit_cutoff = cutoffs(ws, now)
-    counts = delete_runs_in_batches(engine, _run_cutoff_where(ws.id, run_cutoff), batch, pause)
+    counts = delete_runs_in_batches(engine, _run_cutoff_where(ws.id, run_cutoff), batch, throttle=pacer,
+                                    order_by=runs_t.c.finished_at)
     counts["audit_rows"] = audit.prune_chain(engine, ws.id, audit_cutoff, batch, pause)  # keeps the chain provable
     if counts["runs"] or counts["step_runs"] or counts["audit_rows"]:
         _record_prune(engine, ws.id, counts, run_cutoff, audit_cutoff)
@@ -85,31 +99,43 @@ def _record_prune(engine: Any, workspace_id: str, counts: dict[str, int], run_cu
         session.commit()
 
 
-def shrink_sqlite() -> int:
-    """Give SQLite's free pages back to the file system, a few MB per step; returns pages freed.
+def shrink_sqlite(pacer: Throttle | None = None) -> int:
+    """Give SQLite's free pages back to the file system, a few hundred KB per step; returns pages freed.
 
-    ``PRAGMA incremental_vacuum`` frees one page per step of its statement, so it runs through
-    ``executescript`` (which steps it to the end); each call is its own short write transaction.
+    Each step is one short write transaction paced like the deletes (it yields to intake and
+    rests in proportion to its time): moving pages holds the single writer lock, and a step of
+    thousands of pages kept webhook intake waiting for hundreds of ms. ``PRAGMA
+    incremental_vacuum`` frees one page per step of its statement (``execute`` steps it once), so
+    a step runs it page by page inside its transaction. Checkpoints are passive between steps, so the
+    WAL stays small and the final truncating checkpoint has little left to copy.
     """
     engine = get_engine()
     if engine.dialect.name != "sqlite":
         return 0
-    raw = engine.raw_connection()
-    try:
-        db = raw.driver_connection
+    pacer = pacer or throttle(engine)
+    with engine.connect() as conn:
+        db = conn.connection.driver_connection
         if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
             return 0
         start = free = db.execute("PRAGMA freelist_count").fetchone()[0]
-        while free > 0:
-            db.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
-            now_free = db.execute("PRAGMA freelist_count").fetchone()[0]
-            if now_free >= free:  # another connection holds pages: try again next pass
-                break
-            free = now_free
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return start - free
-    finally:
-        raw.close()
+    while free > 0:
+        with pacer.transaction() as conn:
+            db = conn.connection.driver_connection
+            for _ in range(min(VACUUM_PAGES, free)):  # one page per statement step (see above)
+                db.execute("PRAGMA incremental_vacuum(1)")
+            now_free = _freelist(db)
+        with engine.connect() as conn:
+            conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        if now_free >= free:  # another connection holds pages: try again next pass
+            break
+        free = now_free
+    with engine.connect() as conn:
+        conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    return start - free
+
+
+def _freelist(db: Any) -> int:
+    return db.execute("PRAGMA freelist_count").fetchone()[0]
 
 
 def _lower_thread_priority() -> None:
@@ -169,12 +195,14 @@ def run_retention_duty(now: datetime | None = None, force: bool = False) -> dict
     with Session(get_engine()) as session:
         workspaces = session.exec(select(Workspace)).scalars().all()
         session.expunge_all()
+    pacer = throttle(get_engine())
     for ws in workspaces:
-        counts = prune_workspace(ws, now)
+        counts = prune_workspace(ws, now, pacer)
         for key, value in counts.items():
             totals[key] += value
         totals["workspaces"] += 1
-    totals["sqlite_pages_freed"] = shrink_sqlite()
+    totals["sqlite_pages_freed"] = shrink_sqlite(pacer)
+    totals["batches"], totals["yields_to_intake"] = pacer.batches, pacer.yields
     _record(finished=utcnow(), details=totals)
     if totals["runs"] or totals["audit_rows"]:
         log.info("retention.pruned", **totals)

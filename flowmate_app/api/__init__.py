@@ -23,6 +23,7 @@ def build_api() -> Any:
         approvals,
         audit,
         connections,
+        contacts,
         errors,
         exports,
         health,
@@ -59,10 +60,10 @@ def build_api() -> Any:
     )
     errors.install(api)
     install_access_log_filter()  # webhook URL tokens never reach the server's access log
-    for module in (workflows, runs, approvals, templates, connections, audit, usage, tokens, resume, hooks, health,
-                   metrics):
+    for module in (workflows, runs, approvals, templates, connections, audit, usage, tokens, contacts, resume, hooks,
+                   health, metrics):
         # Routes that authenticate count against the per-token rate limit (deps.current_actor).
-        limited = module in (workflows, runs, approvals, templates, connections, audit, usage, tokens)
+        limited = module in (workflows, runs, approvals, templates, connections, audit, usage, tokens, contacts)
         api.include_router(module.router, responses=errors.responses(429) if limited else None)
     api.include_router(signin.router)
     from flowmate_app.api import inbound_sms, invitation_signup, oidc, unsubscribe

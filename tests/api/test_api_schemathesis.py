@@ -28,6 +28,9 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 def test_api_matches_its_openapi(api: ApiCtx, request: pytest.FixtureRequest,
                                  monkeypatch: pytest.MonkeyPatch, start_runtime: Any) -> None:
     from engine.config import get_settings
+    from engine.db import session_scope
+    from engine.services import contacts
+    from engine.services.actor import Actor
 
     monkeypatch.setenv("FLOWMATE_API_RATE_LIMIT", "100000/minute")  # thousands of calls on one token
     get_settings.cache_clear()
@@ -35,6 +38,10 @@ def test_api_matches_its_openapi(api: ApiCtx, request: pytest.FixtureRequest,
     api.post(f"/api/v1/workflows/{wf['id']}/runs", {"payload": {}})
     api.post("/api/v1/connections", {"type": "slack", "name": "alerts",
                                      "secret": {"webhook_url": "https://hooks.example.test/x"}})
+    with session_scope() as session:  # a contact with consent history and a suppression
+        contact = contacts.upsert_contact(session, Actor.system(api.a.id), email="jo@example.com", phone="0412345678")
+        session.flush()
+        contacts.set_consent(session, Actor.system(api.a.id), contact.id, "sms", "withdrawn", source="STOP reply")
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", api.client.app)
     start_runtime(threads=1)  # a healthy deployment: /api/health answers 200, not 503
     auth = api.a.auth("owner")
@@ -57,3 +64,4 @@ def test_api_matches_its_openapi(api: ApiCtx, request: pytest.FixtureRequest,
                 assert mode is GenerationMode.NEGATIVE, operation.label
         tested.append(operation.label)
     assert "POST /hooks/{token}" in tested and "POST /api/v1/workflows" in tested
+    assert "GET /api/v1/contacts" in tested and "GET /api/v1/contacts/{contact_id}" in tested

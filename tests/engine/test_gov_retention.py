@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -16,7 +17,7 @@ from sqlmodel import select
 
 from engine.db import get_engine, session_scope, utcnow
 from engine.errors import ValidationFailed
-from engine.models import AuditLog, Run, StepRun, Workspace
+from engine.models import AuditLog, Run, StepRun, Workspace, new_id
 from engine.services import audit, retention
 from engine.services.actor import Actor
 
@@ -155,3 +156,104 @@ def test_a_pass_that_deletes_leaves_one_audit_row_per_workspace_with_counts(sqli
         assert audit.verify_chain(session, workspace["id"])["ok"]
     assert retention.run_retention_duty(force=True)["runs"] == 0  # nothing deleted: no new row
     assert count_rows(AuditLog, AuditLog.action == "retention.prune") == 1
+
+
+class _IntakeInFlight:
+    """A webhook intake caught mid-write. SQLite: a connection holding the single writer lock with its
+    run INSERT not yet committed. PostgreSQL: a client backend busy running a statement."""
+
+    def __init__(self, url: str, workspace_id: str, workflow_id: str) -> None:
+        self.sqlite = url.startswith("sqlite")
+        self.conn = get_engine().connect()
+        self.run_id = new_id()
+        if self.sqlite:
+            self.conn = self.conn.execution_options(isolation_level="AUTOCOMMIT")
+            self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+            self.conn.execute(Run.__table__.insert().values(
+                id=self.run_id, workspace_id=workspace_id, workflow_id=workflow_id, workflow_version=1,
+                definition={}, status="queued", trigger_type="webhook", trigger_payload={}, attempt=0,
+                created_at=utcnow()))
+        else:
+            self.pid = self.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            self.conn.commit()
+            self.statement = threading.Thread(target=self._sleep)
+            self.statement.start()
+            from support import wait_for
+
+            wait_for(self._active)
+
+    def _sleep(self) -> None:
+        from sqlalchemy.exc import DBAPIError
+
+        with contextlib.suppress(DBAPIError):  # cancelled by finish()
+            self.conn.exec_driver_sql("SELECT pg_sleep(300)")
+
+    def _active(self) -> bool:
+        with get_engine().connect() as conn:
+            return conn.exec_driver_sql("SELECT state = 'active' FROM pg_stat_activity "
+                                        f"WHERE pid = {int(self.pid)}").scalar()
+
+    def finish(self) -> None:
+        if self.sqlite:
+            self.conn.exec_driver_sql("COMMIT")
+        else:
+            with get_engine().connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_cancel_backend({self.pid})")
+            self.statement.join(timeout=30)
+        self.conn.close()
+
+
+def test_a_batch_yields_while_intake_is_busy_and_goes_on_when_it_is_done(any_db: str, workspace: dict,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from support import wait_for
+
+    from engine.config import get_settings
+    from engine.services.batch_delete import Throttle
+
+    monkeypatch.setenv("FLOWMATE_RETENTION_BATCH_ROWS", "40")  # 10 runs (+ 20 step runs) per transaction
+    monkeypatch.setenv("FLOWMATE_RETENTION_PAUSE_SECONDS", "0")
+    get_settings.cache_clear()
+    wf = make_workflow(Actor.system(workspace["id"]))
+    old = insert_runs(workspace["id"], wf, 60, finished_at=utcnow() - timedelta(days=40))
+    with session_scope() as session:
+        ws = session.get(Workspace, workspace["id"])
+        session.expunge(ws)
+    pacer = Throttle(get_engine(), max_yield_s=300)  # the test decides when intake is done
+
+    intake = _IntakeInFlight(any_db, workspace["id"], wf)
+    result: dict = {}
+    pruner = threading.Thread(target=lambda: result.update(retention.prune_workspace(ws, pacer=pacer)))
+    pruner.start()
+    try:
+        wait_for(lambda: pacer.yields >= 5)  # the purge keeps stepping back...
+        assert pacer.batches == 0 and count_rows(Run, Run.id.in_(old)) == 60  # ...and has deleted nothing
+    finally:
+        intake.finish()
+    pruner.join(timeout=120)
+    assert not pruner.is_alive()
+    assert result["runs"] == 60 and result["step_runs"] == 120
+    assert pacer.batches >= 6  # then it went on, one short transaction per slice of 10 runs
+    assert count_rows(Run, Run.id.in_(old)) == 0 and count_rows(StepRun) == 0
+    if intake.sqlite:  # the intake's run was committed and is kept
+        assert count_rows(Run, Run.id == intake.run_id) == 1
+
+
+def test_postgresql_purge_skips_runs_another_transaction_holds(pg_db: str, workspace: dict) -> None:
+    wf = make_workflow(Actor.system(workspace["id"]))
+    old = insert_runs(workspace["id"], wf, 30, finished_at=utcnow() - timedelta(days=40))
+    held = old[:3]
+    with session_scope() as session:
+        ws = session.get(Workspace, workspace["id"])
+        session.expunge(ws)
+    with get_engine().connect() as other:  # e.g. an erasure redacting these runs right now
+        other.execute(select(Run.id).where(Run.id.in_(held)).with_for_update())
+        result: dict = {}
+        pruner = threading.Thread(target=lambda: result.update(retention.prune_workspace(ws)))
+        pruner.start()
+        pruner.join(timeout=120)
+        assert not pruner.is_alive()  # it never waited for the held rows
+        assert result["runs"] == 27
+        assert count_rows(Run, Run.id.in_(old)) == 3 and count_rows(StepRun) == 6
+        other.rollback()
+    assert retention.prune_workspace(ws)["runs"] == 3  # the next pass takes them
+    assert count_rows(Run) == 0

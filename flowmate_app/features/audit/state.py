@@ -8,6 +8,7 @@ from typing import Any
 
 import reflex as rx
 
+from engine import audit_events
 from engine.db import session_scope, utcnow
 from engine.errors import FlowMateError
 from engine.services import audit_stream
@@ -16,10 +17,23 @@ from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_ago, fmt_time, pretty_json
 
 PAGE_SIZE = 50
-AREAS = {"all": "Everything", "auth.": "Sign-in", "workflow.": "Workflows", "run.": "Runs",
-         "connection.": "Connections", "keys.": "Encryption keys", "member.": "Members", "user.": "Accounts",
-         "workspace.": "Workspace", "token.": "API tokens", "contact.": "Contacts", "consent.": "Consent",
-         "suppression.": "Suppression list", "audit.": "Audit trail"}
+#: Friendly names for the areas of engine/audit_events.py; an area without one still appears.
+AREA_LABELS = {"auth": "Sign-in", "user": "People", "session": "Browser sessions", "account": "Accounts",
+               "workspace": "Workspace", "member": "Members", "invitation": "Invitations", "token": "API tokens",
+               "workflow": "Workflows", "run": "Runs", "connection": "Connections (incl. OAuth)",
+               "keys": "Encryption keys", "audit": "Audit trail", "contact": "Contacts", "consent": "Consent",
+               "suppression": "Suppression list", "messaging": "Messaging", "export": "Data exports (governance)",
+               "subject": "Data-subject erasure (governance)", "retention": "Retention (governance)"}
+
+
+def area_options(areas: list[str]) -> dict[str, str]:
+    """Filter value (``"<area>."``, matched as an action prefix) → label, for every area the trail
+    can contain: the list follows the vocabulary, so a new area appears without editing this page."""
+    return {"all": "Everything", **{f"{area}.": AREA_LABELS.get(area, area.replace("_", " ").capitalize())
+                                   for area in areas}}
+
+
+AREAS = area_options(audit_events.AREAS)
 #: The page hands the file to the browser over its websocket; bigger exports use the API (streamed).
 MAX_EXPORT_ROWS = 20_000
 RANGES = {"24h": ("Last 24 hours", timedelta(days=1)), "7d": ("Last 7 days", timedelta(days=7)),
