@@ -1,7 +1,7 @@
 """multi-factor authentication: TOTP secrets, recovery codes, workspace requirement
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 """
 from typing import Sequence, Union
 
@@ -10,7 +10,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0012'
-down_revision: Union[str, None] = '0009'
+down_revision: Union[str, None] = '0011'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

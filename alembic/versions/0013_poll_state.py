@@ -1,7 +1,7 @@
 """poll state of polling triggers (seen item ids per workflow)
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 """
 from typing import Sequence, Union
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0013'
-down_revision: Union[str, None] = '0009'
+down_revision: Union[str, None] = '0012'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -3,7 +3,7 @@
 Additive and nullable: safe to apply while the previous version serves (it never writes it).
 
 Revision ID: 0014
-Revises: 0009
+Revises: 0013
 """
 from collections.abc import Sequence
 
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '0014'
-down_revision: str | None = '0009'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
