@@ -62,8 +62,13 @@ def _turn_on(page: Page, shot: str = "") -> tuple[pyotp.TOTP, list[str]]:
 
 
 def _password_step(page: Page, email: str) -> None:
+    """Email and password on /login; the browser lands on the code step, not in the app.
+
+    Generous timeouts: on a loaded machine the page's websocket may connect seconds after load,
+    and the form's event waits for it."""
     log_in(page, "", email, PASSWORD, expect_dashboard=False)
-    expect(page).to_have_url(re.compile(r"/login/mfa"))
+    expect(page).to_have_url(re.compile(r"/login/mfa"), timeout=30_000)
+    expect(page.locator("#field-code")).to_be_visible(timeout=30_000)
 
 
 def test_mfa_setup_then_login_needs_the_code_and_a_recovery_code_works_once(page: Page, browser: Browser,
