@@ -14,9 +14,10 @@ it *yields* while intake is busy:
   write), that fails at once and the purge steps back and tries again a moment later, instead of
   queueing in SQLite's busy handler where it competes with intake for the lock.
 - PostgreSQL has no single writer but shares the CPU and the disk: the purge waits while another
-  client backend of this database is running a statement (``pg_stat_activity``), and selects the
-  rows it deletes with ``FOR UPDATE SKIP LOCKED``, so it never waits behind (or blocks) a
-  transaction that is working on the same runs.
+  client backend of this database is running a statement (``pg_stat_activity``), and (retention,
+  ``skip_locked``) selects the rows it deletes with ``FOR UPDATE SKIP LOCKED``, so it never waits
+  behind (or blocks) a transaction that is working on the same runs; workspace deletion must take
+  every row, so it waits for them.
 
 Yielding is bounded (``max_yield_s`` per batch): under intake that never pauses the purge still
 makes progress, as any other writer would.
@@ -46,13 +47,14 @@ class Throttle:
     ``pause_s``: the least rest after a batch; ``ratio``: rest at least this many times the batch's
     own duration, but at most ``max_rest_s`` (on a starved CPU a batch's wall time balloons, and
     an unbounded rest would stall the purge); ``max_yield_s``: the longest a batch steps back for
-    intake (0 = never yields).
+    intake (0 = never yields); ``skip_locked``: on PostgreSQL, leave rows another transaction holds
+    for a later pass (retention) instead of waiting for them (workspace deletion must take all).
     """
 
     def __init__(self, engine: Engine, pause_s: float = 0.0, ratio: float = 0.0, max_yield_s: float = 0.0,
-                 max_rest_s: float = 0.5) -> None:
+                 max_rest_s: float = 0.5, skip_locked: bool = False) -> None:
         self.engine, self.pause_s, self.ratio, self.max_yield_s = engine, pause_s, ratio, max_yield_s
-        self.max_rest_s = max_rest_s
+        self.max_rest_s, self.skip_locked = max_rest_s, skip_locked
         self.sqlite = engine.dialect.name == "sqlite"
         self.batches = 0
         self.yields = 0
@@ -117,8 +119,8 @@ class Throttle:
             time.sleep(YIELD_STEP_S)
 
 
-def _ids(conn: Connection, stmt: Any, sqlite: bool) -> list[Any]:
-    if not sqlite:
+def _ids(conn: Connection, stmt: Any, throttle: Throttle) -> list[Any]:
+    if throttle.skip_locked and not throttle.sqlite:
         stmt = stmt.with_for_update(skip_locked=True)
     return [r[0] for r in conn.execute(stmt)]
 
@@ -130,7 +132,7 @@ def delete_in_batches(engine: Engine, table: Any, where: Any, batch: int, pause_
     total = 0
     while True:
         with throttle.transaction() as conn:
-            ids = _ids(conn, select(table.c.id).where(where).order_by(table.c.id).limit(batch), throttle.sqlite)
+            ids = _ids(conn, select(table.c.id).where(where).order_by(table.c.id).limit(batch), throttle)
             if ids:
                 total += conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount or 0
         if not ids:
@@ -159,11 +161,11 @@ def delete_runs_in_batches(engine: Engine, run_where: Any, batch: int, pause_s: 
     while True:
         with throttle.transaction() as conn:
             run_ids = _ids(conn, select(runs_t.c.id).where(run_where).order_by(order).limit(run_slice),
-                           throttle.sqlite)
+                           throttle)
             steps = runs = 0
             if run_ids:
                 step_ids = _ids(conn, select(steps_t.c.id).where(steps_t.c.run_id.in_(run_ids))
-                                .order_by(steps_t.c.run_id).limit(batch - run_slice), throttle.sqlite)
+                                .order_by(steps_t.c.run_id).limit(batch - run_slice), throttle)
                 if step_ids:
                     steps = conn.execute(delete(steps_t).where(steps_t.c.id.in_(step_ids))).rowcount or 0
                 for table in hanging:  # only for the runs of the slice that have no step run left
@@ -173,5 +175,5 @@ def delete_runs_in_batches(engine: Engine, run_where: Any, batch: int, pause_s: 
                     steps_t.c.run_id == runs_t.c.id))).rowcount or 0
         counts["step_runs"] += steps
         counts["runs"] += runs
-        if not run_ids or not (steps or runs):  # done, or everything left is locked by others: next pass
+        if not run_ids or not (steps or runs):  # done, or what is left is held by others: next pass
             return counts

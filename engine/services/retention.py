@@ -62,7 +62,7 @@ MAX_YIELD_S = 0.05  # a batch steps back for busy intake this long at most, then
 
 def throttle(engine: Any) -> Throttle:
     """How retention paces its transactions (see :class:`engine.services.batch_delete.Throttle`)."""
-    return Throttle(engine, get_settings().retention_pause_seconds, REST_RATIO, MAX_YIELD_S)
+    return Throttle(engine, get_settings().retention_pause_seconds, REST_RATIO, MAX_YIELD_S, skip_locked=True)
 
 
 def prune_workspace(ws: Workspace, now: datetime | None = None, pacer: Throttle | None = None) -> dict[str, int]:
