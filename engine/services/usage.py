@@ -97,5 +97,5 @@ USAGE = UsageBuffer()
 
 
 def flush_usage() -> int:
-    """Write buffered usage now (background thread every second; tests and shutdown call it)."""
+    """Write buffered usage now (the runtime's UsageFlush duty every second; tests and shutdown call it)."""
     return USAGE.flush()
