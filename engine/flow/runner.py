@@ -166,10 +166,9 @@ class FlowRunner:
         at = located(step, path, iteration)
         position = prior["position"] if prior else self.next_position()
         if not prior and self.total >= MAX_EXECUTIONS:
-            self.ex._fail_step(self.run_row["id"], at, position, prior,
-                               f"this run reached {MAX_EXECUTIONS:,} step executions, the most one run may have")
-            return TreeResult(ExecOutcome.failed, error=f"more than {MAX_EXECUTIONS:,} step executions",
-                              failed_key=path)
+            message = f"more than {MAX_EXECUTIONS:,} step executions: a run may execute at most {MAX_EXECUTIONS:,}"
+            self.ex._fail_step(self.run_row["id"], at, position, prior, message, None)
+            return TreeResult(ExecOutcome.failed, error=message, failed_key=path)
         handle = FlowHandle(self, path, step, siblings, index)
         step_log = self.bound.bind(step_key=step["key"], action=step["action"], path=path)
         t0 = time.perf_counter()

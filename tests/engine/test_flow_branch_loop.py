@@ -283,3 +283,42 @@ def test_when_retries_and_timeouts_work_inside_loops(worker: None, workspace: di
     steps = by_path(run)
     assert steps["each[0].call"]["status"] == "skipped"
     assert steps["each[1].call"]["attempts"] == 2 and steps["each[1].call"]["output"]["body"] == {"n": 2}
+
+
+def test_return_inside_a_loop_ends_the_run_with_its_value(worker: None, workspace: dict) -> None:
+    actor, wf = make_workflow(workspace, {"name": "Find", "steps": [
+        {"key": "each", "action": "flow.loop", "config": {"items": [3, 8, 12, 20]}, "steps": [
+            {"key": "found", "action": "flow.return", "when": "{{ loop.item > 10 }}",
+             "config": {"value": {"first_big": "{{ loop.item }}"}}}]},
+        log("never")]})
+    run = run_and_wait(actor, wf)
+    assert run["status"] == "succeeded", run
+    steps = by_path(run)
+    assert run["result_value"] == {"first_big": 12}
+    assert steps["each"]["status"] == "succeeded" and steps["each"]["output"]["stopped"] is True
+    assert "each[3].found" not in steps  # the loop ended at item 12
+    assert steps["never"]["status"] == "skipped"
+
+
+def test_a_loop_skipped_by_its_when_runs_nothing_inside(worker: None, workspace: dict) -> None:
+    actor, wf = make_workflow(workspace, {"name": "Skip loop", "steps": [
+        {"key": "each", "action": "flow.loop", "when": "{{ false }}", "config": {"items": [1, 2]},
+         "steps": [log("inside")]}, log("after")]})
+    run = run_and_wait(actor, wf)
+    assert run["status"] == "succeeded"
+    assert [(s["path"], s["status"]) for s in run["steps"]] == [("each", "skipped"), ("after", "succeeded")]
+
+
+def test_a_run_stops_at_10000_step_executions(sqlite_db: str, workspace: dict) -> None:
+    from engine.queue import start_embedded_worker
+
+    start_embedded_worker(threads=2)
+    actor, wf = make_workflow(workspace, {"name": "Too many", "steps": [
+        {"key": "outer", "action": "flow.loop", "config": {"items": "{{ range(101) | list }}"}, "steps": [
+            {"key": "inner", "action": "flow.loop", "config": {"items": "{{ range(100) | list }}"},
+             "steps": [log("tick")]}]}]})
+    run = run_and_wait(actor, wf, timeout=600)
+    assert run["status"] == "failed"
+    assert "more than 10,000 step executions" in run["error"]
+    assert run["error"].startswith("Step 'outer[100].inner[0].tick' failed")
+    assert sum(1 for s in run["steps"] if s["key"] == "tick" and s["status"] == "succeeded") == 10_000

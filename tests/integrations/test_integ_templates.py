@@ -11,6 +11,7 @@ from fake_providers import SIGNING_SECRET
 from integ_helpers import connection_specs, create_connections, flowmate_cli, run_now, webhook_payload
 
 from engine.catalog import get_template, instantiate, list_templates, missing_connections, template_public
+from engine.catalog.flow_templates import FLOW_TEMPLATES
 from engine.catalog.templates import TEMPLATES
 from engine.errors import ValidationFailed
 
@@ -208,7 +209,8 @@ def test_cli_templates_list_and_use(sqlite_db: str, workspace: dict[str, str]) -
         "variables.report_hour": "must be between 0 and 23"}
 
     done = flowmate_cli("seed")
-    assert done.returncode == 0 and json.loads(done.stdout)["templates"]["count"] == len(TEMPLATES)
+    gallery = len(TEMPLATES) + len(FLOW_TEMPLATES)  # flow-control templates are in the gallery too
+    assert done.returncode == 0 and json.loads(done.stdout)["templates"]["count"] == gallery
 
 
 def test_daily_report_message_lists_the_figures(connected: dict[str, Any]) -> None:
