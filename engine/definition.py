@@ -154,23 +154,24 @@ def validate_action_config(action_name: str, config: dict[str, Any], prefix: str
     return {}
 
 
-def _raw_steps(container: dict[str, Any], prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every step dict under ``container`` (nested lists included) with its dotted location,
-    before pydantic has looked at the shape (anything odd is skipped: pydantic reports it)."""
+def _raw_steps(container: dict[str, Any], prefix: str, depth: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every step dict under ``container`` (nested lists included, to a bounded depth) with its
+    dotted location, before pydantic has looked at the shape (anything odd is skipped:
+    pydantic or the nesting rules report it)."""
     steps = container.get("steps")
-    if not isinstance(steps, list):
+    if not isinstance(steps, list) or depth > MAX_NESTING + 1:
         return
     for index, step in enumerate(steps):
         if not isinstance(step, dict):
             continue
         loc = f"{prefix}steps.{index}"
         yield loc, step
-        yield from _raw_steps(step, loc + ".")
+        yield from _raw_steps(step, loc + ".", depth + 1)
         branches = step.get("branches")
         if isinstance(branches, list):
             for b_index, branch in enumerate(branches):
                 if isinstance(branch, dict):
-                    yield from _raw_steps(branch, f"{loc}.branches.{b_index}.")
+                    yield from _raw_steps(branch, f"{loc}.branches.{b_index}.", depth + 1)
 
 
 def _shape_limits(raw: dict[str, Any]) -> dict[str, str]:
@@ -188,13 +189,12 @@ def _shape_limits(raw: dict[str, Any]) -> dict[str, str]:
     for name in ("name", "description"):
         if isinstance(raw.get(name), str) and "\x00" in raw[name]:
             fields[name] = "must not contain NUL characters"
-    if "__root__" not in fields:
-        for loc, step in _raw_steps(raw, ""):
-            if json_depth(step.get("config"), stop_at=limit) > limit:
-                fields[f"{loc}.config"] = too_deep
-            for name in ("name", "when", "key"):
-                if isinstance(step.get(name), str) and "\x00" in step[name]:
-                    fields[f"{loc}.{name}"] = "must not contain NUL characters"
+    for loc, step in _raw_steps(raw, ""):
+        if json_depth(step.get("config"), stop_at=limit) > limit:
+            fields[f"{loc}.config"] = too_deep
+        for name in ("name", "when", "key"):
+            if isinstance(step.get(name), str) and "\x00" in step[name]:
+                fields[f"{loc}.{name}"] = "must not contain NUL characters"
     trigger = raw.get("trigger")
     if isinstance(trigger, dict) and json_depth(trigger.get("config"), stop_at=limit) > limit:
         fields["trigger.config"] = too_deep

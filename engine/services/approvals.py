@@ -79,6 +79,18 @@ def list_pending(session: Session, actor: Actor, *, cursor: str | None = None, l
                                 next_cursor=page["next_cursor"])
 
 
+def list_visible(session: Session, actor: Actor, *, cursor: str | None = None,
+                 limit: int = 50) -> Page[ApprovalPublic]:
+    """Every pending approval of the workspace, newest first, each with ``can_decide`` for this
+    actor: what a viewer's Approvals page shows (they see what waits, read-only)."""
+    stmt = select(Approval).where(Approval.workspace_id == actor.workspace_id,
+                                  Approval.status == ApprovalStatus.pending.value)
+    page = keyset_page(session, stmt, Approval, cursor=cursor, limit=limit, public=lambda r: r)
+    names = _run_names(session, [r.run_id for r in page["items"]])
+    return Page[ApprovalPublic](items=[_public(r, actor, names) for r in page["items"]],
+                                next_cursor=page["next_cursor"])
+
+
 def count_pending(session: Session, actor: Actor) -> int:
     """How many approvals wait for this actor (the sidebar's badge)."""
     if not _may_decide(actor, Role.editor.value):

@@ -15,7 +15,7 @@ from flowmate_app.api.common import Cursor, Limit
 from flowmate_app.api.deps import current_actor
 from flowmate_app.api.errors import responses
 
-router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"], responses=responses(401))
+router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"], responses=responses(400, 401, 422))
 
 
 class Decision(BaseModel):

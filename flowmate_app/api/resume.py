@@ -28,7 +28,7 @@ from flowmate_app.api.errors import ApiError, responses
 router = APIRouter(tags=["webhooks"])
 
 
-@router.post("/hooks/resume/{token}", response_model=ResumeAnswer, responses=responses(404, 409, 413, 422),
+@router.post("/hooks/resume/{token}", response_model=ResumeAnswer, responses=responses(400, 404, 409, 413, 422),
              summary="Resume a run waiting for an event (the step's resume URL)")
 async def resume(token: str, request: Request) -> Any:
     settings = get_settings()

@@ -250,7 +250,13 @@ def test_a_viewer_cannot_approve(browser: Browser, app_server, workspace) -> Non
     page = context.new_page()
     log_in(page, app_server.base_url, workspace["viewer"], PASSWORD)
     page.goto("/approvals")
-    expect(page.locator("#approvals-empty")).to_contain_text("Viewers cannot decide approvals")
+    expect(page.locator("#approvals-viewer-notice")).to_be_visible()
+    listed = page.locator(".approval-card").filter(has_text="Approve order V-300?")
+    expect(listed.get_by_role("button", name="Approve")).to_be_disabled()
+    expect(listed.get_by_role("button", name="Reject")).to_be_disabled()
+    expect(listed).to_contain_text("Viewers cannot approve or reject")
+    expect(listed.get_by_label("Comment (optional)")).to_have_count(0)
+    expect(page.locator("#sidebar .approvals-badge")).to_have_count(0)  # nothing waits *for them*
     # On the run page the approval is shown, its buttons disabled with the reason.
     page.goto(f"/runs/{run_id}")
     card = page.locator(".approval-card").filter(has_text="Approve order V-300?")

@@ -35,6 +35,9 @@ def pager() -> rx.Component:
 
 def approvals_list() -> rx.Component:
     return rx.vstack(
+        rx.cond(~AuthState.can_edit, rx.callout(
+            "You have view access: you can see what waits, but only editors, admins or owners approve or reject.",
+            icon="eye", color_scheme="gray", width="100%", id="approvals-viewer-notice")),
         rx.foreach(S.items, lambda item: approval_card(item, "approvals")),
         pager(),
         spacing="3",
@@ -50,9 +53,9 @@ def approvals_empty() -> rx.Component:
                     "When a workflow reaches an approval step that your role may decide, it appears here and the "
                     "run waits — without holding anything up — until someone approves or rejects it.",
                     id="approvals-empty"),
-        empty_state("eye", "Viewers cannot decide approvals",
-                    "You have view access to this workspace. Approvals wait for editors, admins or owners; you can "
-                    "follow a waiting run on its run page.",
+        empty_state("eye", "Nothing is waiting for a decision",
+                    "You have view access to this workspace: approvals that wait for editors, admins or owners are "
+                    "listed here, read-only.",
                     rx.link(rx.button("Go to runs", variant="soft"), href="/runs"), id="approvals-empty"),
     )
 

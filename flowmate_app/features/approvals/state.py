@@ -14,6 +14,7 @@ import reflex as rx
 
 from engine.db import session_scope
 from engine.errors import Conflict, FlowMateError, Forbidden, NotFound, ValidationFailed
+from engine.models import Role
 from engine.services import approvals
 from flowmate_app.auth import AuthState, error_text
 from flowmate_app.features.approvals.views import ApprovalView, approval_view
@@ -61,7 +62,9 @@ class ApprovalsState(AuthState):
             return
         try:
             with session_scope() as session:
-                page = approvals.list_pending(session, actor, cursor=self.cursor or None, limit=PAGE_SIZE)
+                # A viewer decides nothing, so sees every pending approval read-only instead.
+                lister = approvals.list_visible if self.role == Role.viewer.value else approvals.list_pending
+                page = lister(session, actor, cursor=self.cursor or None, limit=PAGE_SIZE)
         except FlowMateError as exc:
             self.load_error, self.loading = error_text(exc), False
             return
