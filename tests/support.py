@@ -86,15 +86,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 
 def reset_engine_state() -> None:
     """Forget what is cached from the settings: the settings themselves, the database engines
-    and the broker connection (tests switch databases and embedded/Redis through the
+    the broker connection and the usage counts not yet written (tests switch databases and
+    embedded/Redis through the
     environment). Runtimes are not module state: a test starts its own (the ``start_runtime``
     fixture) and stops it."""
     from engine import bus, tracing
     from engine.config import get_settings
     from engine.db import dispose_engines
     from engine.queue import reset_broker
+    from engine.services.usage import USAGE
 
     reset_broker()
+    USAGE.clear()  # counts buffered for the previous test's database
     dispose_engines()
     bus.reset_bus()
     tracing.reset()

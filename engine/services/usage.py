@@ -72,6 +72,12 @@ class UsageBuffer:
             entry[0] += runs
             entry[1] += steps
 
+    def clear(self) -> None:
+        """Drop the pending sums unwritten: only when the database they belong to is gone (tests
+        switch databases between runs; a count left over would name a workspace the next one lacks)."""
+        with self._lock:
+            self._pending = defaultdict(lambda: [0, 0])
+
     def flush(self) -> int:
         """Write the pending sums (one upsert per workspace); returns how many were written."""
         from engine.db import get_engine

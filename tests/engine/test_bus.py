@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from support import wait_for
@@ -71,11 +72,10 @@ def _check_messages(collector: Collector, run_id: str, workspace: dict) -> None:
     assert SECRET_LOOKING not in repr(got)  # ids and statuses only, never what the run processed
 
 
-def test_a_run_publishes_its_changes_in_process(sqlite_db: str, workspace: dict, collector: Collector) -> None:
-    from engine.queue import start_embedded_worker
-
+def test_a_run_publishes_its_changes_in_process(sqlite_db: str, workspace: dict, collector: Collector,
+                                                start_runtime: Any) -> None:
     assert type(bus.get_bus()) is bus.LocalBus
-    start_embedded_worker(threads=2)
+    start_runtime(threads=2)
     _check_messages(collector, _run(workspace), workspace)
 
 
