@@ -85,10 +85,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 
 
 def reset_engine_state() -> None:
-    """Forget what is cached from the settings: the settings themselves, the database engines
+    """Forget what is cached from the settings: the settings themselves, the database engines,
     the broker connection and the usage counts not yet written (tests switch databases and
-    embedded/Redis through the
-    environment). Runtimes are not module state: a test starts its own (the ``start_runtime``
+    embedded/Redis through the environment). Runtimes are not module state: a test starts its own (the ``start_runtime``
     fixture) and stops it."""
     from engine import bus, tracing
     from engine.config import get_settings
