@@ -9,14 +9,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from conftest import ApiCtx
 from support import LocalServer, json_response, wait_for
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
 @pytest.fixture
-def flow_api(any_api: ApiCtx) -> Iterator[ApiCtx]:
+def flow_api(any_api: Any) -> Iterator[Any]:
     from engine.queue import start_embedded_worker
 
     start_embedded_worker(threads=4)
@@ -31,24 +30,24 @@ def server() -> Iterator[LocalServer]:
     srv.close()
 
 
-def workflow(api: ApiCtx, steps: list[dict], name: str = "Flow", tenant: Any = None) -> str:
+def workflow(api: Any, steps: list[dict], name: str = "Flow", tenant: Any = None) -> str:
     return api.create_workflow({"name": name, "trigger": {"type": "manual", "config": {}}, "steps": steps},
                                tenant=tenant)["id"]
 
 
-def start(api: ApiCtx, wf_id: str, payload: Any = None, tenant: Any = None) -> str:
+def start(api: Any, wf_id: str, payload: Any = None, tenant: Any = None) -> str:
     r = api.post(f"/api/v1/workflows/{wf_id}/runs", {"payload": payload or {}}, tenant=tenant)
     assert r.status_code in (200, 201, 202), r.text
     return r.json()["id"]
 
 
-def run_doc(api: ApiCtx, run_id: str, tenant: Any = None) -> dict:
+def run_doc(api: Any, run_id: str, tenant: Any = None) -> dict:
     r = api.get(f"/api/v1/runs/{run_id}", tenant=tenant)
     assert r.status_code == 200, r.text
     return r.json()
 
 
-def wait_run(api: ApiCtx, run_id: str, statuses: tuple[str, ...] = FINISHED, timeout: float = 60,
+def wait_run(api: Any, run_id: str, statuses: tuple[str, ...] = FINISHED, timeout: float = 60,
              tenant: Any = None) -> dict:
     return wait_for(lambda: (doc := run_doc(api, run_id, tenant)) and doc["status"] in statuses and doc,
                     timeout=timeout)
@@ -58,7 +57,7 @@ def step(doc: dict, path: str) -> dict:
     return next((s for s in doc["steps"] if s["path"] == path), {"status": None, "path": path})
 
 
-def waiting_step(api: ApiCtx, run_id: str, path: str) -> dict:
+def waiting_step(api: Any, run_id: str, path: str) -> dict:
     """Wait until the run is parked with ``path`` running (waiting)."""
     return wait_for(lambda: (doc := run_doc(api, run_id))["status"] == "waiting"
                     and step(doc, path)["status"] == "running" and doc, timeout=30)
@@ -83,7 +82,7 @@ def event_steps(server: LocalServer, **wait_config: Any) -> list[dict]:
     ]
 
 
-def test_resume_url_from_an_earlier_step_resumes_once(flow_api: ApiCtx, server: LocalServer) -> None:
+def test_resume_url_from_an_earlier_step_resumes_once(flow_api: Any, server: LocalServer) -> None:
     api = flow_api
     run_id = start(api, workflow(api, event_steps(server)))
     waiting_step(api, run_id, "accepted")
@@ -107,7 +106,7 @@ def test_resume_url_from_an_earlier_step_resumes_once(flow_api: ApiCtx, server: 
     assert run_id not in again.text
 
 
-def test_resume_before_the_step_waits_is_409_and_unknown_token_404(flow_api: ApiCtx, server: LocalServer) -> None:
+def test_resume_before_the_step_waits_is_409_and_unknown_token_404(flow_api: Any, server: LocalServer) -> None:
     api = flow_api
     steps = event_steps(server)
     # a delay between the URL being sent and the wait step: the URL exists but nothing waits yet
@@ -123,7 +122,7 @@ def test_resume_before_the_step_waits_is_409_and_unknown_token_404(flow_api: Api
 
 
 @pytest.mark.parametrize("on_timeout", ["fail", "continue"])
-def test_wait_timeout_fails_or_continues(flow_api: ApiCtx, server: LocalServer, on_timeout: str) -> None:
+def test_wait_timeout_fails_or_continues(flow_api: Any, server: LocalServer, on_timeout: str) -> None:
     api = flow_api
     steps = event_steps(server, timeout_s=1, on_timeout=on_timeout)
     steps[2]["config"]["message"] = "timed out: {{ steps.accepted.output.timed_out }}"
@@ -138,7 +137,7 @@ def test_wait_timeout_fails_or_continues(flow_api: ApiCtx, server: LocalServer, 
     assert api.client.post(resume_path(url), json={}).status_code == 404  # expired
 
 
-def test_resume_url_inside_a_loop_is_the_iterations_own(flow_api: ApiCtx, server: LocalServer) -> None:
+def test_resume_url_inside_a_loop_is_the_iterations_own(flow_api: Any, server: LocalServer) -> None:
     api = flow_api
     wf = workflow(api, [{"key": "each", "action": "flow.loop", "config": {"items": ["a", "b"], "concurrency": 2},
                          "steps": [
@@ -171,7 +170,7 @@ def approval_steps(checks: bool = False) -> list[dict]:
     return steps
 
 
-def pending_for(api: ApiCtx, run_id: str, role: str = "admin") -> dict:
+def pending_for(api: Any, run_id: str, role: str = "admin") -> dict:
     def find() -> dict | None:
         items = api.get("/api/v1/approvals", role=role).json()["items"]
         return next((a for a in items if a["run_id"] == run_id), None)
@@ -179,7 +178,7 @@ def pending_for(api: ApiCtx, run_id: str, role: str = "admin") -> dict:
     return wait_for(find, timeout=30)
 
 
-def test_approve_with_comment_resumes_the_run_and_is_audited(flow_api: ApiCtx) -> None:
+def test_approve_with_comment_resumes_the_run_and_is_audited(flow_api: Any) -> None:
     api = flow_api
     run_id = start(api, workflow(api, approval_steps()), {"id": "A-17"})
     pending = pending_for(api, run_id)
@@ -205,7 +204,7 @@ def test_approve_with_comment_resumes_the_run_and_is_audited(flow_api: ApiCtx) -
     assert [(a["object_id"], a["changes"]["comment"]) for a in audit] == [(run_id, "fine by me")]
 
 
-def test_rejection_fails_the_run_unless_the_next_step_checks_it(flow_api: ApiCtx) -> None:
+def test_rejection_fails_the_run_unless_the_next_step_checks_it(flow_api: Any) -> None:
     api = flow_api
     plain = start(api, workflow(api, approval_steps()), {"id": "B-1"})
     r = api.post(f"/api/v1/approvals/{pending_for(api, plain)['id']}/reject", {"comment": "too big"}, role="owner")
@@ -224,7 +223,7 @@ def test_rejection_fails_the_run_unless_the_next_step_checks_it(flow_api: ApiCtx
     assert step(doc, "on_reject")["output"]["message"] == "rejected: no"
 
 
-def test_approval_timeout_continue(flow_api: ApiCtx) -> None:
+def test_approval_timeout_continue(flow_api: Any) -> None:
     api = flow_api
     steps = approval_steps(checks=True)
     steps[0]["config"].update(timeout_s=1, on_timeout="continue")
@@ -236,7 +235,7 @@ def test_approval_timeout_continue(flow_api: ApiCtx) -> None:
 # -- call_workflow -------------------------------------------------------------------------------
 
 
-def test_child_success_returns_its_result_and_is_linked_both_ways(flow_api: ApiCtx) -> None:
+def test_child_success_returns_its_result_and_is_linked_both_ways(flow_api: Any) -> None:
     api = flow_api
     child = workflow(api, [
         {"key": "calc", "action": "core.log", "config": {"message": "x", "data": "{{ trigger.payload.n * 2 }}"}},
@@ -259,7 +258,7 @@ def test_child_success_returns_its_result_and_is_linked_both_ways(flow_api: ApiC
     assert kid_doc["result_value"] == {"doubled": 42}
 
 
-def test_child_without_return_gives_its_last_output_and_child_failure_fails_the_parent(flow_api: ApiCtx) -> None:
+def test_child_without_return_gives_its_last_output_and_child_failure_fails_the_parent(flow_api: Any) -> None:
     api = flow_api
     child = workflow(api, [{"key": "last", "action": "core.log", "config": {"message": "hi"}}], name="Plain")
     parent = workflow(api, [{"key": "call", "action": "flow.call_workflow", "config": {"workflow_id": child}}])
@@ -276,7 +275,7 @@ def test_child_without_return_gives_its_last_output_and_child_failure_fails_the_
     assert step(doc, "after")["status"] == "skipped"
 
 
-def test_cancelling_the_parent_cancels_the_waiting_child(flow_api: ApiCtx) -> None:
+def test_cancelling_the_parent_cancels_the_waiting_child(flow_api: Any) -> None:
     api = flow_api
     child = workflow(api, [{"key": "hold", "action": "core.delay", "config": {"hours": 1}}], name="Slow child")
     parent = workflow(api, [{"key": "call", "action": "flow.call_workflow", "config": {"workflow_id": child}}])
@@ -289,7 +288,7 @@ def test_cancelling_the_parent_cancels_the_waiting_child(flow_api: ApiCtx) -> No
     assert doc["status"] == "waiting"
 
 
-def test_recursion_is_refused_at_depth_6(flow_api: ApiCtx) -> None:
+def test_recursion_is_refused_at_depth_6(flow_api: Any) -> None:
     api = flow_api
     wf = api.create_workflow({"name": "Self", "trigger": {"type": "manual", "config": {}}, "steps": []})
     definition = {"name": "Self", "trigger": {"type": "manual", "config": {}}, "steps": [
@@ -307,7 +306,7 @@ def test_recursion_is_refused_at_depth_6(flow_api: ApiCtx) -> None:
     assert "calls nest at most 5 runs deep" in run["error"]
 
 
-def test_another_workspaces_workflow_is_not_found(flow_api: ApiCtx) -> None:
+def test_another_workspaces_workflow_is_not_found(flow_api: Any) -> None:
     api = flow_api
     theirs = workflow(api, [{"key": "x", "action": "core.log", "config": {"message": "x"}}], tenant=api.b)
     doc = wait_run(api, start(api, workflow(api, [
@@ -319,7 +318,7 @@ def test_another_workspaces_workflow_is_not_found(flow_api: ApiCtx) -> None:
 # -- validation ----------------------------------------------------------------------------------
 
 
-def test_nested_validation_errors_point_at_the_field(flow_api: ApiCtx) -> None:
+def test_nested_validation_errors_point_at_the_field(flow_api: Any) -> None:
     api = flow_api
     bad = {"name": "Bad", "steps": [
         {"key": "a", "action": "core.log", "config": {"message": "x"}},
@@ -355,7 +354,7 @@ def test_nested_validation_errors_point_at_the_field(flow_api: ApiCtx) -> None:
     assert "needs a condition" in fields["steps.0.branches.1.when"]
 
 
-def test_nested_definitions_export_as_saved(flow_api: ApiCtx) -> None:
+def test_nested_definitions_export_as_saved(flow_api: Any) -> None:
     api = flow_api
     definition = {"name": "Round trip", "trigger": {"type": "manual", "config": {}}, "steps": [
         {"key": "route", "action": "flow.branch", "config": {"mode": "all_match"}, "branches": [
