@@ -45,6 +45,9 @@ def shop(any_db: str, monkeypatch: pytest.MonkeyPatch, providers: FakeProviders,
                                                        "config": {"base_url": saas.url},
                                                        "secret": {"api_key": MAILCHIMP_KEY}}])
         yield {"who": who, "oauth": oauth, "saas": saas, "providers": providers, "smtp": smtp_server[0]}
+        from engine.services.usage import flush_usage
+
+        flush_usage()  # the runs' usage belongs to this database, as a worker's shutdown would write it
 
 
 def _from_template(who: SignedIn, slug: str, variables: dict[str, Any] | None = None,
