@@ -15,10 +15,8 @@ FINISHED = ("succeeded", "failed", "cancelled")
 
 
 @pytest.fixture
-def flow_api(any_api: Any) -> Iterator[Any]:
-    from engine.queue import start_embedded_worker
-
-    start_embedded_worker(threads=4)
+def flow_api(any_api: Any, start_runtime: Any) -> Iterator[Any]:
+    start_runtime(threads=4)
     yield any_api
 
 

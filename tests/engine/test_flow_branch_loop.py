@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flow_support import by_path, log, make_workflow, run_and_wait
@@ -14,10 +15,8 @@ from support import LocalServer, json_response
 
 
 @pytest.fixture
-def worker(any_db: str) -> Iterator[None]:
-    from engine.queue import start_embedded_worker
-
-    start_embedded_worker(threads=4)
+def worker(any_db: str, start_runtime: Any) -> Iterator[None]:
+    start_runtime(threads=4)
     yield
 
 
@@ -309,10 +308,8 @@ def test_a_loop_skipped_by_its_when_runs_nothing_inside(worker: None, workspace:
     assert [(s["path"], s["status"]) for s in run["steps"]] == [("each", "skipped"), ("after", "succeeded")]
 
 
-def test_a_run_stops_at_10000_step_executions(sqlite_db: str, workspace: dict) -> None:
-    from engine.queue import start_embedded_worker
-
-    start_embedded_worker(threads=2)
+def test_a_run_stops_at_10000_step_executions(sqlite_db: str, workspace: dict, start_runtime: Any) -> None:
+    start_runtime(threads=2)
     actor, wf = make_workflow(workspace, {"name": "Too many", "steps": [
         {"key": "outer", "action": "flow.loop", "config": {"items": "{{ range(101) | list }}"}, "steps": [
             {"key": "inner", "action": "flow.loop", "config": {"items": "{{ range(100) | list }}"},
