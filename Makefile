@@ -34,9 +34,12 @@ dev: install
 	$(BIN)/flowmate seed
 	$(BIN)/reflex run
 
+# Plain and integration tests on two pytest-xdist workers (every test makes its own databases,
+# Redis namespace and ports), then the browser tests in one process: they share one served app.
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not browser"
+	$(BIN)/pytest -m browser
 
 lint: install
 	$(BIN)/ruff check .
