@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from engine.db import get_engine, session_scope
 from engine.errors import ValidationFailed
-from engine.models import Role, Run, StepRun
+from engine.models import Approval, Role, Run, StepRun, WaitToken
 from engine.services import audit
 from engine.services.actor import Actor
 
@@ -31,6 +31,9 @@ BATCH = 200
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 runs_t, steps_t = Run.__table__, StepRun.__table__
+#: Rows hanging off a run that hold people's words too (flow control): (table, key column, columns).
+#: An approval's rendered message and the approver's comment; a resume URL's POSTed body.
+HANGING = ((Approval.__table__, "id", ("message", "comment")), (WaitToken.__table__, "token_hash", ("result",)))
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,20 @@ def _scan(actor: Actor, subject: Subject, write: bool) -> dict[str, int]:
                     if write:
                         conn.execute(update(steps_t).where(steps_t.c.id == step.id)
                                      .values(input=new_in, output=new_out))
+            for table, key, columns in HANGING:
+                rows = conn.execute(select(table.c[key], table.c.run_id, *(table.c[c] for c in columns))
+                                    .where(table.c.run_id.in_([r.id for r in runs]))).mappings().all()
+                for row in rows:
+                    changed: dict[str, Any] = {}
+                    for column in columns:
+                        new, n = redact_value(row[column], subject)
+                        if n:
+                            changed[column] = new
+                            counts["values"] += n
+                    if changed:
+                        hit_runs.add(row["run_id"])
+                        if write:
+                            conn.execute(update(table).where(table.c[key] == row[key]).values(**changed))
             counts["runs"] += len(hit_runs)
 
 

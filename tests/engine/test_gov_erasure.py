@@ -75,3 +75,26 @@ def test_erasure_stays_in_its_workspace(sqlite_db: str) -> None:
     insert_runs(b, make_workflow(Actor.system(b)), 2, payload={"email": "jo@example.com"})
     assert erase_subject(Actor.system(a), "jo@example.com")["runs"] == 0
     assert find_subject(Actor.system(b), "jo@example.com")["runs"] == 2
+
+
+def test_approval_messages_comments_and_resume_bodies_are_erased(any_db: str, workspace: dict) -> None:
+    """Flow control keeps people's words beside the run: an approval's message and comment, and
+    the JSON POSTed to a resume URL. Erasure reaches them too; other people's stay."""
+    from engine.models import Approval, WaitToken
+
+    actor = Actor.system(workspace["id"])
+    (run_id,) = insert_runs(workspace["id"], make_workflow(actor), 1, payload={"n": 1})
+    with session_scope() as session:
+        session.add(Approval(workspace_id=workspace["id"], run_id=run_id, step_path="ok",
+                             message="Approve the order of jo@example.com?", comment="rang 0412 345 678, fine"))
+        session.add(WaitToken(token_hash="a" * 64, run_id=run_id, step_path="wait", status="resumed",
+                              result={"accepted_by": "Jo@Example.com", "cc": "ann@example.com"}))
+    assert find_subject(actor, "jo@example.com") == {"kind": "email", "runs": 1, "values": 2}
+    erase_subject(actor, "jo@example.com")
+    erase_subject(actor, "0412345678")
+    with session_scope() as session:
+        approval = session.exec(select(Approval)).one()
+        wait = session.exec(select(WaitToken)).one()
+        assert approval.message == f"Approve the order of {ERASED}?"
+        assert approval.comment == f"rang {ERASED}, fine"
+        assert wait.result == {"accepted_by": ERASED, "cc": "ann@example.com"}
