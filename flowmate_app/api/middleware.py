@@ -1,5 +1,8 @@
 """Pure-ASGI middleware for our routes: request ids, security headers, last-resort 500s.
 
+A database or Redis outage that reaches here is not a bug: it answers 503 with Retry-After
+(webhook senders and API clients retry; nothing was stored), and logs a warning, not a trace.
+
 Pure ASGI (not BaseHTTPMiddleware) keeps the webhook hot path cheap, and webhook calls go
 straight to the intake handler from here (hooks.serve_direct). FlowMate's own paths (/api,
 /auth, /hooks, /metrics) get the API headers; every other HTTP answer (the app's pages and
@@ -17,12 +20,24 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engine.db import is_connection_error
 from flowmate_app.api import hooks
 from flowmate_app.api.access_log import redact_path
 
 log = structlog.get_logger("flowmate.api")
 
 OUR_PREFIXES = ("/api/", "/auth/", "/hooks/", "/metrics")
+RETRY_AFTER_OUTAGE_S = 5
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A lost or refused database or Redis connection (restart, failover): retry later."""
+    if is_connection_error(exc):
+        return True
+    import psycopg
+    import redis
+
+    return isinstance(exc, psycopg.OperationalError | redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
 _RID_OK = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
@@ -90,16 +105,29 @@ class ApiMiddleware:
                 await hooks.serve_direct(token, scope, receive, send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
-        except Exception:
-            log.exception("api.unhandled_error", request_id=rid, method=scope.get("method"),
-                          path=redact_path(path))
+        except Exception as exc:
+            outage = is_outage(exc)
+            if outage:
+                log.warning("api.dependency_unavailable", request_id=rid, method=scope.get("method"),
+                            path=redact_path(path), error=type(exc).__name__)
+            else:
+                log.exception("api.unhandled_error", request_id=rid, method=scope.get("method"),
+                              path=redact_path(path))
             if started:
                 raise
-            body = json.dumps({"error": {"code": "internal_error", "message": "an unexpected error occurred; "
-                               "quote the request id when reporting it", "fields": {}, "request_id": rid}}).encode()
+            if outage:
+                status, error = 503, {"code": "unavailable", "message": "the database or queue is unreachable "
+                                      "for a moment; nothing was stored, retry shortly", "fields": {},
+                                      "request_id": rid}
+            else:
+                status, error = 500, {"code": "internal_error", "message": "an unexpected error occurred; "
+                                      "quote the request id when reporting it", "fields": {}, "request_id": rid}
+            body = json.dumps({"error": error}).encode()
             headers: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                   *SECURITY_HEADERS, API_CSP, NO_STORE, (b"x-request-id", rid.encode())]
-            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            if outage:
+                headers.append((b"retry-after", str(RETRY_AFTER_OUTAGE_S).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
 
