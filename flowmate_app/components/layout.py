@@ -98,6 +98,14 @@ def _approvals_badge() -> rx.Component:
     return approvals_nav_badge()
 
 
+def _bell() -> rx.Component:
+    """The notification bell for signed-in members (function-local import, as for the badge)."""
+    from flowmate_app.auth import AuthState
+    from flowmate_app.features.notifications.components import notification_bell
+
+    return rx.cond(AuthState.signed_in, notification_bell())
+
+
 def nav_links(active: str) -> rx.Component:
     """The main navigation as a landmark, so tests and screen readers can find it by role."""
     return rx.el.nav(
@@ -176,12 +184,13 @@ def mobile_menu(active: str) -> rx.Component:
 
 
 def header(title: str, active: str) -> rx.Component:
-    """Top bar: menu (narrow screens), page title, colour-mode toggle."""
+    """Top bar: menu (narrow screens), page title, notification bell, colour-mode toggle, account."""
     return rx.el.header(
         rx.hstack(
             mobile_menu(active),
             rx.text(title, size="3", weight="medium", color=rx.color("gray", 11)),
             rx.spacer(),
+            _bell(),
             rx.color_mode.button(aria_label="Toggle dark mode", id="color-mode-toggle"),
             user_menu(),
             align="center",
