@@ -148,7 +148,10 @@ async def follow(state: Any, refresh: Callable[[Any], Any], *, kinds: tuple[str,
         token = state.router.session.client_token
         path = state.router.url.path
         only_run = run_id(state) if run_id else None
-        key = (token, type(state).__name__)
+        # A background event's ``self`` is a StateProxy: key on the state class it wraps, or every
+        # page's follower (and the top bar's bell) would share one key and stop each other.
+        wrapped = type(getattr(state, "__wrapped__", state))
+        key = (token, f"{wrapped.__module__}.{wrapped.__qualname__}")
         generation = _generations.get(key, 0) + 1
         _generations[key] = generation
     if actor is None or (run_id is not None and not only_run):

@@ -77,6 +77,8 @@ def test_bell_counts_a_failed_run_live_and_mark_all_as_seen_clears_it(page: Page
     run_id = r.json()["run_id"]
     expect(badge).to_have_text("1")
     expect(bell).to_have_attribute("aria-label", "Notifications, 1 unseen")
+    # The dashboard's own live figures follow too: the bell's follower does not replace the page's.
+    expect(page.locator("#stat-failed .stat-value")).to_have_text("1")
     assert page.evaluate("window.__no_reload_marker") == 1, "the page was reloaded"
 
     bell.focus()
