@@ -126,3 +126,18 @@ def test_a_redis_outage_never_slows_or_fails_the_publisher(monkeypatch: pytest.M
     finally:
         bus.reset_bus()
         get_settings.cache_clear()
+
+
+def test_many_messages_arrive_in_order_through_redis(redis_env: dict) -> None:
+    """Publishing hands messages to one publisher thread that pipelines them: a burst of a few
+    thousand (a busy worker) reaches a subscriber complete and in publishing order."""
+    got = Collector()
+    unsubscribe = bus.subscribe(got)
+    try:
+        wait_for(lambda: _subscribed(redis_env), timeout=10)
+        for i in range(3000):
+            bus.step_changed("burst", f"s{i}", "succeeded", attempts=1, workspace_id="w1")
+        wait_for(lambda: len(got.of("burst")) == 3000 or None, timeout=30)
+        assert [m["step_key"] for m in got.of("burst")] == [f"s{i}" for i in range(3000)]
+    finally:
+        unsubscribe()
