@@ -102,6 +102,9 @@ class TriggerType:
     #: The key of the run's ``trigger`` object that holds the caller's data (the builder spells
     #: out a sample payload's fields under it); None when the trigger carries no caller data.
     sample_key: ClassVar[str | None] = None
+    #: Does engine/polling.py drive it? Then ``next_fire_at`` is when to ask the source next and
+    #: each new item starts a run; the scheduler's time firing leaves it alone.
+    polling: ClassVar[bool] = False
     package: ClassVar[str] = BUILTIN_PACKAGE
 
     @property
@@ -122,7 +125,8 @@ class TriggerType:
         return set()
 
     def next_fire_at(self, config: dict[str, Any], timezone: str, after: datetime) -> datetime | None:
-        """When the scheduler should fire this trigger next (None: it does not fire by time)."""
+        """When the scheduler should fire this trigger next (a polling type: poll it next);
+        None: it does not fire by time."""
         return None
 
     def last_fire_at(self, config: dict[str, Any], timezone: str, at_or_before: datetime) -> datetime | None:
@@ -132,8 +136,9 @@ class TriggerType:
 
     @classmethod
     def fires_by_time(cls) -> bool:
-        """Does this type implement the next-fire-time hook? The scheduler selects its triggers."""
-        return cls.next_fire_at is not TriggerType.next_fire_at
+        """Does this type implement the next-fire-time hook and start a run at each fire time? The
+        scheduler selects its triggers (polling types are polled instead, see ``polling``)."""
+        return cls.next_fire_at is not TriggerType.next_fire_at and not cls.polling
 
     def public_view(self, config: dict[str, Any], *, token: str | None, secret_set: bool,
                     next_fire_at: datetime | None) -> dict[str, Any]:

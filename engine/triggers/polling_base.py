@@ -47,12 +47,6 @@ class PollingTrigger(TriggerType):
     def interval(self, config: dict[str, Any]) -> timedelta:
         return timedelta(minutes=max(1, int(config.get("interval_minutes") or 5)))
 
-    @classmethod
-    def fires_by_time(cls) -> bool:
-        """No: ``next_fire_at`` here says when to poll; engine/polling.py starts one run per new
-        item it finds, the scheduler's time firing must not start a run per poll."""
-        return False
-
     def next_fire_at(self, config: dict[str, Any], timezone: str, after: datetime) -> datetime | None:
         """Poll soon after saving (the first poll records the starting point), then every interval."""
         return after

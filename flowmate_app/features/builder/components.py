@@ -911,7 +911,7 @@ def _auth_input(name: str, text: str, value: rx.Var, placeholder: rx.Var | str, 
 
 
 #: Trigger types that poll a source (engine.triggers.polling_base): they share one explanation.
-POLLING_TRIGGERS = tuple(name for name, kind in all_triggers().items() if getattr(kind, "polling", False))
+POLLING_TRIGGERS = tuple(name for name, kind in all_triggers().items() if kind.polling)
 
 
 def polling_settings() -> rx.Component:
