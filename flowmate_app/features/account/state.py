@@ -15,6 +15,11 @@ from flowmate_app.auth import AuthState, error_text
 from flowmate_app.formatting import fmt_time
 
 
+def _mfa_error_text(exc: FlowMateError) -> str:
+    """A wrong code reads as its own sentence ("That code is not right..."), not as a field error."""
+    return exc.message if isinstance(exc, mfa.MfaCodeInvalid) else error_text(exc)
+
+
 class AccountState(AuthState):
     account_loading: bool = True
     account_error: str = ""
@@ -191,8 +196,7 @@ class AccountState(AuthState):
                     return rx.redirect("/login")
                 codes = mfa.confirm_setup(session, user, str(form.get("code") or ""))
         except FlowMateError as exc:
-            self.mfa_busy, self.mfa_error = False, error_text(exc) if not isinstance(exc, mfa.MfaCodeInvalid) \
-                else exc.message
+            self.mfa_busy, self.mfa_error = False, _mfa_error_text(exc)
             return None
         self.mfa_busy, self.mfa_error, self.mfa_setup_secret, self.mfa_setup_qr = False, "", "", ""
         self.mfa_new_codes = codes
@@ -221,7 +225,7 @@ class AccountState(AuthState):
                             password=str(form.get("password") or ""))
         except FlowMateError as exc:
             self.mfa_busy = False
-            self.mfa_error = exc.message if isinstance(exc, mfa.MfaCodeInvalid) else error_text(exc)
+            self.mfa_error = _mfa_error_text(exc)
             return None
         self.mfa_busy, self.mfa_error, self.mfa_new_codes = False, "", []
         self.load_account()
@@ -236,7 +240,7 @@ class AccountState(AuthState):
                     return rx.redirect("/login")
                 self.mfa_new_codes = mfa.regenerate_recovery_codes(session, user, str(form.get("code") or ""))
         except FlowMateError as exc:
-            self.mfa_error = exc.message if isinstance(exc, mfa.MfaCodeInvalid) else error_text(exc)
+            self.mfa_error = _mfa_error_text(exc)
             return None
         self.mfa_error = ""
         self.load_account()
