@@ -586,6 +586,11 @@ class WaitToken(SQLModel, table=True):
     expires_at: datetime | None = _ts()
 
 
+#: Tables whose rows belong to one run besides its step runs (by ``run_id``): a deleted run takes
+#: them along (services/batch_delete.py) and subject erasure redacts their text (services/erasure.py).
+RUN_ATTACHED_TABLES = (Approval.__table__, WaitToken.__table__)
+
+
 class PollState(SQLModel, table=True):
     """What a polling trigger (engine/polling.py) has already seen, per workflow.
 

@@ -149,11 +149,9 @@ def delete_runs_in_batches(engine: Engine, run_where: Any, batch: int, pause_s: 
     the slice that have no step run left; a run with more steps than fit is finished by the next
     transaction. So a half-finished purge never leaves step runs without a run.
     """
-    from engine.models import Approval, Run, StepRun, WaitToken
+    from engine.models import RUN_ATTACHED_TABLES, Run, StepRun
 
     runs_t, steps_t = Run.__table__, StepRun.__table__
-    # Rows that hang off a run (flow control): approvals and resume tokens go with it.
-    hanging = (Approval.__table__, WaitToken.__table__)
     throttle = throttle or Throttle(engine, pause_s)
     counts = {"runs": 0, "step_runs": 0}
     run_slice = max(1, batch // 4)
@@ -168,7 +166,7 @@ def delete_runs_in_batches(engine: Engine, run_where: Any, batch: int, pause_s: 
                                 .order_by(steps_t.c.run_id).limit(batch - run_slice), throttle)
                 if step_ids:
                     steps = conn.execute(delete(steps_t).where(steps_t.c.id.in_(step_ids))).rowcount or 0
-                for table in hanging:  # only for the runs of the slice that have no step run left
+                for table in RUN_ATTACHED_TABLES:  # only for the runs of the slice that have no step run left
                     conn.execute(delete(table).where(table.c.run_id.in_(run_ids), ~exists().where(
                         steps_t.c.run_id == table.c.run_id)))
                 runs = conn.execute(delete(runs_t).where(runs_t.c.id.in_(run_ids), ~exists().where(

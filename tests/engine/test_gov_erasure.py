@@ -98,3 +98,12 @@ def test_approval_messages_comments_and_resume_bodies_are_erased(any_db: str, wo
         assert approval.message == f"Approve the order of {ERASED}?"
         assert approval.comment == f"rang {ERASED}, fine"
         assert wait.result == {"accepted_by": ERASED, "cc": "ann@example.com"}
+
+
+def test_erasure_reads_every_table_attached_to_a_run() -> None:
+    """A table added to RUN_ATTACHED_TABLES (rows that belong to a run) must say which of its
+    columns erasure redacts, or people's words in it would survive an erasure."""
+    from engine.models import RUN_ATTACHED_TABLES
+    from engine.services.erasure import HANGING
+
+    assert {table.name for table, _, _ in HANGING} == {table.name for table in RUN_ATTACHED_TABLES}
