@@ -82,6 +82,17 @@ def is_connection_error(exc: BaseException) -> bool:
         exc, sa_exc.IntegrityError)
 
 
+def is_outage(exc: BaseException) -> bool:
+    """A lost or refused connection to the database or to Redis (restart, failover): the work
+    can be retried later; nothing about it is wrong. The executor releases the run for it, the
+    API answers 503 with Retry-After."""
+    if is_connection_error(exc):
+        return True
+    import redis
+
+    return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -41,7 +41,7 @@ from engine import bus, metrics, tracing
 from engine.config import Settings, get_settings
 from engine.context import ActionContext, ConnectionData
 from engine.datalimits import storable_step_data
-from engine.db import as_aware, db_clock, get_engine, is_connection_error, utcnow
+from engine.db import as_aware, db_clock, get_engine, is_connection_error, is_outage, utcnow
 from engine.definition import RetryPolicy, pydantic_fields
 from engine.errors import PermanentError, RetryableError, SkipStep, StepError, StopRun, Suspend
 from engine.expressions import evaluate_condition, render, render_budget
@@ -202,13 +202,7 @@ def _with_db_retry(work: Any, what: str) -> Any:
 
 def is_infrastructure_error(exc: BaseException) -> bool:
     """A database or Redis outage: the run is released for resumption, never failed for it."""
-    if isinstance(exc, DatabaseUnavailable) or is_connection_error(exc):
-        return True
-    try:
-        import redis
-    except ImportError:  # pragma: no cover - redis is a dependency
-        return False
-    return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
+    return isinstance(exc, DatabaseUnavailable) or is_outage(exc)
 
 
 class WorkerRuntime:

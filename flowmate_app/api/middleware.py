@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.db import is_connection_error
+from engine.db import is_outage
 from flowmate_app.api import hooks
 from flowmate_app.api.access_log import redact_path
 
@@ -29,15 +29,6 @@ log = structlog.get_logger("flowmate.api")
 OUR_PREFIXES = ("/api/", "/auth/", "/hooks/", "/metrics")
 RETRY_AFTER_OUTAGE_S = 5
 
-
-def is_outage(exc: BaseException) -> bool:
-    """A lost or refused database or Redis connection (restart, failover): retry later."""
-    if is_connection_error(exc):
-        return True
-    import psycopg
-    import redis
-
-    return isinstance(exc, psycopg.OperationalError | redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
 _RID_OK = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
