@@ -34,11 +34,8 @@ def server() -> Iterator[FakeOAuth]:
 
 @pytest.fixture
 def who(sqlite_db: str, server: FakeOAuth, monkeypatch: pytest.MonkeyPatch) -> Iterator[SignedIn]:
-    from engine.services.usage import flush_usage
-
     oauth_env(monkeypatch, server)
     yield signed_in_client()
-    flush_usage()  # usage of the runs executed here goes to this database, not the next test's
 
 
 def _ctx(workspace_id: str) -> ActionContext:

@@ -18,9 +18,6 @@ def xero(sqlite_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Fake
         who = signed_in_client()
         assert connect(who, server).status_code == 303
         yield server, who
-        from engine.services.usage import flush_usage
-
-        flush_usage()  # usage of the runs executed here goes to this database, not the next test's
 
 
 def _workflow(workspace_id: str, steps: list[dict[str, Any]]) -> str:
