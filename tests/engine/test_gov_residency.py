@@ -129,7 +129,7 @@ def test_the_report_lists_every_store(sqlite_db: str, workspace: dict, monkeypat
             "type": "twilio", "name": "tw", "config": {"account_sid": "AC"}, "secret": {"auth_token": "x"}})
         create_connection(session, Actor.system(workspace["id"]), {
             "type": "smtp", "name": "m", "config": {"host": "h", "from_email": "a@b.co", "data_location": "au"}})
-    monkeypatch.setenv("FLOWMATE_REDIS_URL", "redis://:pw@cache.internal:6380/0")
+    monkeypatch.setenv("FLOWMATE_REDIS_URL", "redis://:Redis-Secret-9f3@cache.internal:6380/0")
     from engine.config import get_settings
 
     get_settings.cache_clear()
@@ -141,4 +141,4 @@ def test_the_report_lists_every_store(sqlite_db: str, workspace: dict, monkeypat
     assert out["connection_types"] == [
         {"type": "smtp", "connections": 1, "data_locations": ["au"]},
         {"type": "twilio", "connections": 1, "data_locations": ["us"]}]
-    assert "pw" not in json.dumps(out)
+    assert "Redis-Secret-9f3" not in json.dumps(out)
