@@ -21,6 +21,13 @@ it *yields* while intake is busy:
 
 Yielding is bounded (``max_yield_s`` per batch): under intake that never pauses the purge still
 makes progress, as any other writer would.
+
+A throttle given ``min_rows`` also *shrinks its batches under contention*: an intake write that
+arrives while a purge transaction holds the lock waits for all of it (on SQLite through the busy
+handler's back-off: 1, 2, 5, 10 ms...), so the length of one transaction is what moves intake's
+p99. When a batch had to yield, the next ones take half as many rows (down to ``min_rows``); eight
+quiet batches in a row grow them back by a quarter, up to the caller's limit. An idle machine purges in
+large batches; a busy one in small, short ones.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 YIELD_STEP_S = 0.002  # how long a yielding batch steps back before it looks again
+QUIET_BATCHES_TO_GROW = 8  # an adaptive throttle grows its batches after this many uncontended ones
 
 _OTHERS_ACTIVE = text(
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
@@ -42,26 +50,33 @@ _OTHERS_ACTIVE = text(
 
 
 class Throttle:
-    """Paces a purge's transactions; counts ``batches`` committed and ``yields`` to intake.
+    """Paces a purge's transactions; counts ``batches`` committed, ``yields`` to intake and the
+    ``longest_s`` a transaction held its locks (what a colliding intake write may wait for).
 
     ``pause_s``: the least rest after a batch; ``ratio``: rest at least this many times the batch's
     own duration, but at most ``max_rest_s`` (on a starved CPU a batch's wall time balloons, and
     an unbounded rest would stall the purge); ``max_yield_s``: the longest a batch steps back for
     intake (0 = never yields); ``skip_locked``: on PostgreSQL, leave rows another transaction holds
-    for a later pass (retention) instead of waiting for them (workspace deletion must take all).
+    for a later pass (retention) instead of waiting for them (workspace deletion must take all);
+    ``min_rows``: the smallest batch :meth:`rows` shrinks to under contention (0 = fixed batches).
     """
 
     def __init__(self, engine: Engine, pause_s: float = 0.0, ratio: float = 0.0, max_yield_s: float = 0.0,
-                 max_rest_s: float = 0.5, skip_locked: bool = False) -> None:
+                 max_rest_s: float = 0.5, skip_locked: bool = False, min_rows: int = 0) -> None:
         self.engine, self.pause_s, self.ratio, self.max_yield_s = engine, pause_s, ratio, max_yield_s
-        self.max_rest_s, self.skip_locked = max_rest_s, skip_locked
+        self.max_rest_s, self.skip_locked, self.min_rows = max_rest_s, skip_locked, min_rows
+        self._rows: int | None = None  # the current adaptive batch size
+        self._contended = False  # whether the current transaction had to yield before it began
+        self._quiet = 0  # transactions in a row that began without yielding
         self.sqlite = engine.dialect.name == "sqlite"
         self.batches = 0
         self.yields = 0
+        self.longest_s = 0.0
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One short write transaction, begun when intake is not busy, followed by the rest."""
+        self._contended = False
         with self.engine.connect() as conn:
             if self.sqlite:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # BEGIN/COMMIT are ours
@@ -78,8 +93,28 @@ class Throttle:
                 started = time.perf_counter()
                 with conn.begin():
                     yield conn
+        elapsed = time.perf_counter() - started
         self.batches += 1
-        self.rest(time.perf_counter() - started)
+        self.longest_s = max(self.longest_s, elapsed)
+        self.rest(elapsed)
+
+    def rows(self, limit: int) -> int:
+        """How many rows the current transaction may take: ``limit`` for a fixed throttle; for an
+        adaptive one, half the last size when this transaction had to yield, a quarter more after
+        ``QUIET_BATCHES_TO_GROW`` quiet ones in a row (intake that collides with one batch in three
+        is busy: it must keep the batches small)."""
+        if self.min_rows <= 0:
+            return limit
+        if self._rows is None:
+            self._rows = limit
+        elif self._contended:
+            self._rows, self._quiet = self._rows // 2, 0
+        else:
+            self._quiet += 1
+            if self._quiet >= QUIET_BATCHES_TO_GROW:
+                self._rows, self._quiet = self._rows + max(1, self._rows // 4), 0
+        self._rows = max(min(self.min_rows, limit), min(limit, self._rows))
+        return self._rows
 
     def rest(self, elapsed: float) -> None:
         """Sleep after a batch that took ``elapsed`` seconds."""
@@ -100,6 +135,7 @@ class Throttle:
                     if "locked" not in str(exc) and "busy" not in str(exc):
                         raise
                 self.yields += 1
+                self._contended = True
                 time.sleep(YIELD_STEP_S)
             conn.exec_driver_sql(f"PRAGMA busy_timeout={int(timeout)}")  # waited long enough: queue up
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -116,6 +152,7 @@ class Throttle:
             if not busy:
                 return
             self.yields += 1
+            self._contended = True
             time.sleep(YIELD_STEP_S)
 
 
@@ -132,7 +169,8 @@ def delete_in_batches(engine: Engine, table: Any, where: Any, batch: int, pause_
     total = 0
     while True:
         with throttle.transaction() as conn:
-            ids = _ids(conn, select(table.c.id).where(where).order_by(table.c.id).limit(batch), throttle)
+            ids = _ids(conn, select(table.c.id).where(where).order_by(table.c.id).limit(throttle.rows(batch)),
+                       throttle)
             if ids:
                 total += conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount or 0
         if not ids:
@@ -154,16 +192,17 @@ def delete_runs_in_batches(engine: Engine, run_where: Any, batch: int, pause_s: 
     runs_t, steps_t = Run.__table__, StepRun.__table__
     throttle = throttle or Throttle(engine, pause_s)
     counts = {"runs": 0, "step_runs": 0}
-    run_slice = max(1, batch // 4)
     order = order_by if order_by is not None else runs_t.c.id
     while True:
         with throttle.transaction() as conn:
+            rows = throttle.rows(batch)
+            run_slice = max(1, rows // 4)
             run_ids = _ids(conn, select(runs_t.c.id).where(run_where).order_by(order).limit(run_slice),
                            throttle)
             steps = runs = 0
             if run_ids:
                 step_ids = _ids(conn, select(steps_t.c.id).where(steps_t.c.run_id.in_(run_ids))
-                                .order_by(steps_t.c.run_id).limit(batch - run_slice), throttle)
+                                .order_by(steps_t.c.run_id).limit(max(1, rows - run_slice)), throttle)
                 if step_ids:
                     steps = conn.execute(delete(steps_t).where(steps_t.c.id.in_(step_ids))).rowcount or 0
                 for table in RUN_ATTACHED_TABLES:  # only for the runs of the slice that have no step run left

@@ -257,3 +257,38 @@ def test_postgresql_purge_skips_runs_another_transaction_holds(pg_db: str, works
         other.rollback()
     assert retention.prune_workspace(ws)["runs"] == 3  # the next pass takes them
     assert count_rows(Run) == 0
+
+
+def test_on_sqlite_batches_shrink_while_intake_writes_and_grow_back_when_it_is_quiet(
+        sqlite_db: str, workspace: dict) -> None:
+    """A purge transaction that began after stepping back for a writer takes half as many rows
+    (down to the floor); eight quiet ones in a row grow it by a quarter; retention's own
+    throttle is adaptive on SQLite only."""
+    import sqlite3
+
+    from engine.services.batch_delete import Throttle
+
+    path = sqlite_db.removeprefix("sqlite:///")
+
+    def rows_of_one_transaction(contended: bool) -> int:
+        writer = None
+        if contended:  # an intake INSERT holding SQLite's writer lock as the batch begins
+            writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            writer.execute("BEGIN IMMEDIATE")
+            threading.Timer(0.02, writer.rollback).start()
+        try:
+            with pacer.transaction():
+                return pacer.rows(200)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    pacer = Throttle(get_engine(), max_yield_s=5, min_rows=20)
+    sizes = [rows_of_one_transaction(c) for c in (False, True, True, True, True, True)]
+    assert sizes == [200, 100, 50, 25, 20, 20]  # halved on each yield, never below the floor
+    assert pacer.yields >= 5
+    quiet = [rows_of_one_transaction(False) for _ in range(16)]
+    assert quiet[:7] == [20] * 7 and quiet[7] == 25 and quiet[15] == 31  # a quarter more per 8 quiet ones
+    assert rows_of_one_transaction(True) == 20  # 31 halved is 15: the floor holds
+    assert Throttle(get_engine()).rows(200) == 200  # a fixed throttle (workspace deletion) never adapts
+    assert retention.throttle(get_engine()).min_rows == retention.SQLITE_MIN_BATCH_ROWS
