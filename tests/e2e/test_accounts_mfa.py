@@ -188,7 +188,12 @@ def test_an_sso_only_account_deletes_itself_through_an_emailed_link(browser: Bro
     person.goto("/login")
     person.locator("#sso-localidp").click()
     _dashboard(person)
-    person.goto("/account")
+    # Settings → Data asks no password of an account that has none: it points to the emailed link.
+    person.goto("/settings/data")
+    expect(person.locator("#delete-account-sso-link")).to_be_visible()
+    expect(person.locator("#delete-account-password")).to_have_count(0)
+    person.locator("#delete-account-sso-link").click()
+    expect(person).to_have_url(re.compile(r"/account$"))
     expect(person.locator("#send-delete-link")).to_be_visible()
     person.locator("#send-delete-link").click()
     expect(person.locator("#delete-link-sent")).to_contain_text(email)

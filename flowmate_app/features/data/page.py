@@ -198,6 +198,32 @@ def erasure_card() -> rx.Component:
     )
 
 
+def delete_account_form() -> rx.Component:
+    """Delete my account, confirmed with the password (accounts that have one)."""
+    return rx.form(
+        rx.vstack(
+            hint("Your memberships and sessions are removed; in audit logs your name and email become "
+                 "an anonymous deleted-user-… label. Re-enter your password to confirm."),
+            rx.flex(
+                rx.input(name="password", type="password", placeholder="Your password", required=True,
+                         aria_label="Your password", id="delete-account-password", flex="1",
+                         auto_complete="current-password", min_width="12rem"),
+                rx.button("Delete my account", color_scheme="red", variant="soft", type="submit",
+                          loading=D.deleting_account, id="delete-account"),
+                gap="2",
+                wrap="wrap",
+                width="100%",
+            ),
+            form_error(D.account_error, "delete-account-error"),
+            spacing="2",
+            width="100%",
+        ),
+        on_submit=D.delete_account,
+        reset_on_submit=True,
+        width="100%",
+    )
+
+
 def danger_card() -> rx.Component:
     return section_card(
         "Delete",
@@ -234,27 +260,18 @@ def danger_card() -> rx.Component:
                 spacing="2",
                 width="100%",
             ),
-            rx.form(
+            rx.cond(
+                D.account_has_password,
+                delete_account_form(),
                 rx.vstack(
-                    hint("Your memberships and sessions are removed; in audit logs your name and email become "
-                         "an anonymous deleted-user-… label. Re-enter your password to confirm."),
-                    rx.flex(
-                        rx.input(name="password", type="password", placeholder="Your password", required=True,
-                                 aria_label="Your password", id="delete-account-password", flex="1",
-                                 auto_complete="current-password", min_width="12rem"),
-                        rx.button("Delete my account", color_scheme="red", variant="soft", type="submit",
-                                  loading=D.deleting_account, id="delete-account"),
-                        gap="2",
-                        wrap="wrap",
-                        width="100%",
-                    ),
-                    form_error(D.account_error, "delete-account-error"),
+                    hint("Your account signs in with single sign-on and has no password: we confirm a deletion by "
+                         "email instead. Your memberships and sessions are removed; in audit logs your name and "
+                         "email become an anonymous deleted-user-… label."),
+                    rx.link("Delete my account from the Account page", href="/account", size="2",
+                            id="delete-account-sso-link"),
                     spacing="2",
                     width="100%",
                 ),
-                on_submit=D.delete_account,
-                reset_on_submit=True,
-                width="100%",
             ),
         ),
         confirm_dialog("Delete this workspace?", D.ws_name, " and everything in it are deleted for good.",

@@ -8,6 +8,7 @@ import reflex as rx
 
 from engine.db import session_scope
 from engine.errors import FlowMateError, ValidationFailed
+from engine.models import User
 from engine.services import deletion, erasure, exports, residency, retention
 from engine.services.workspaces import get_workspace
 from flowmate_app.auth import AuthState, error_text
@@ -56,6 +57,9 @@ class DataState(AuthState):
     blockers: list[dict[str, str]] = []
     account_error: str = ""
     deleting_account: bool = False
+    # An account without a password (single sign-on only) confirms deletion by an emailed link on
+    # the Account page, so this page shows it the way there instead of a password field.
+    account_has_password: bool = True
 
     @rx.var
     def has_active_export(self) -> bool:
@@ -84,6 +88,8 @@ class DataState(AuthState):
                 self._load_retention(session, actor)
                 self.flows = [{k: str(v) for k, v in f.items()} for f in residency.cross_border_flows(session, actor)]
                 self.blockers = deletion.account_blockers(session, actor.user_id) if actor.user_id else []
+                user = session.get(User, actor.user_id) if actor.user_id else None
+                self.account_has_password = bool(user is None or user.password_hash)
         except FlowMateError as exc:
             self.data_error, self.data_loading = error_text(exc), False
             return
