@@ -177,7 +177,8 @@ class Settings(BaseSettings):
                                       "transaction deletes (keeps locks short while intake goes on).")
     export_poll_seconds: float = Field(2.0, gt=0)
     retention_pause_seconds: float = Field(0.05, ge=0, le=10, description="Pause between retention batches, "
-                                           "so intake writes get the database between them (SQLite has one writer).")
+                                           "so intake writes get the database between them (SQLite has one writer; "
+                                           "there, five times as long while intake is busy).")
     # System mail (invitations, password resets, verification): engine/mail
     smtp_url: SecretStr | None = Field(None, description="smtp://user:pass@host:587 (STARTTLS when offered) or "
                                        "smtps://user:pass@host:465; unset = mails go to mail_outbox_dir.")

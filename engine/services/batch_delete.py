@@ -26,8 +26,9 @@ A throttle given ``min_rows`` also *shrinks its batches under contention*: an in
 arrives while a purge transaction holds the lock waits for all of it (on SQLite through the busy
 handler's back-off: 1, 2, 5, 10 ms...), so the length of one transaction is what moves intake's
 p99. When a batch had to yield, the next ones take half as many rows (down to ``min_rows``); eight
-quiet batches in a row grow them back by a quarter, up to the caller's limit. An idle machine purges in
-large batches; a busy one in small, short ones.
+quiet batches in a row grow them back by a quarter, up to the caller's limit. At the floor it also
+rests at least ``contended_rest_s``, so few intake writes meet a purge transaction at all: an idle
+machine purges in large batches, a busy one in small, short, spaced ones.
 """
 
 from __future__ import annotations
@@ -58,13 +59,16 @@ class Throttle:
     an unbounded rest would stall the purge); ``max_yield_s``: the longest a batch steps back for
     intake (0 = never yields); ``skip_locked``: on PostgreSQL, leave rows another transaction holds
     for a later pass (retention) instead of waiting for them (workspace deletion must take all);
-    ``min_rows``: the smallest batch :meth:`rows` shrinks to under contention (0 = fixed batches).
+    ``min_rows``: the smallest batch :meth:`rows` shrinks to under contention (0 = fixed batches);
+    ``contended_rest_s``: the least rest while batches are at that floor (intake is busy).
     """
 
     def __init__(self, engine: Engine, pause_s: float = 0.0, ratio: float = 0.0, max_yield_s: float = 0.0,
-                 max_rest_s: float = 0.5, skip_locked: bool = False, min_rows: int = 0) -> None:
+                 max_rest_s: float = 0.5, skip_locked: bool = False, min_rows: int = 0,
+                 contended_rest_s: float = 0.0) -> None:
         self.engine, self.pause_s, self.ratio, self.max_yield_s = engine, pause_s, ratio, max_yield_s
         self.max_rest_s, self.skip_locked, self.min_rows = max_rest_s, skip_locked, min_rows
+        self.contended_rest_s = contended_rest_s
         self._rows: int | None = None  # the current adaptive batch size
         self._contended = False  # whether the current transaction had to yield before it began
         self._quiet = 0  # transactions in a row that began without yielding
@@ -118,9 +122,17 @@ class Throttle:
 
     def rest(self, elapsed: float) -> None:
         """Sleep after a batch that took ``elapsed`` seconds."""
-        pause = max(self.pause_s, min(elapsed * self.ratio, self.max_rest_s))
+        pause = self.rest_for(elapsed)
         if pause > 0:
             time.sleep(pause)
+
+    def rest_for(self, elapsed: float) -> float:
+        """The rest after a batch of ``elapsed`` seconds: the pause or ``ratio`` times the batch
+        (at most ``max_rest_s``); at least ``contended_rest_s`` while batches are at their floor."""
+        pause = max(self.pause_s, min(elapsed * self.ratio, self.max_rest_s))
+        if self.min_rows and self._rows is not None and self._rows <= self.min_rows:
+            pause = max(pause, self.contended_rest_s)
+        return pause
 
     def _begin_sqlite(self, conn: Connection) -> None:
         deadline = time.monotonic() + self.max_yield_s

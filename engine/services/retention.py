@@ -60,6 +60,11 @@ SQLITE_BATCH_ROWS = 200  # SQLite has one writer: one slice of 50 runs + their s
 # PostgreSQL keeps full batches: it has no single writer, and smaller batches only mean more commits
 # (WAL flushes) for the same rows: measured, its intake p99 moved no less with them.
 SQLITE_MIN_BATCH_ROWS = 20
+# ...and rest this many times FLOWMATE_RETENTION_PAUSE_SECONDS between those small batches (0.25 s
+# by default): the purge then holds the writer ~1% of the time, so about 1% of intake writes meet
+# it and intake's p99 does not move (bench/governance.py retention). Under steady intake it still
+# deletes ~20 runs/s (72,000 an hour); with intake quiet it goes back to full batches.
+SQLITE_CONTENDED_PAUSE_FACTOR = 5
 REST_RATIO = 4.0  # rest at least 4x each batch's time: the purge takes at most ~20% of the writer
 MAX_YIELD_S = 0.05  # a batch steps back for busy intake this long at most, then queues like any writer
 # (with workers writing step results the lock is busy most of the time: a longer bound stalls the purge)
@@ -67,8 +72,11 @@ MAX_YIELD_S = 0.05  # a batch steps back for busy intake this long at most, then
 
 def throttle(engine: Any) -> Throttle:
     """How retention paces its transactions (see :class:`engine.services.batch_delete.Throttle`)."""
-    return Throttle(engine, get_settings().retention_pause_seconds, REST_RATIO, MAX_YIELD_S, skip_locked=True,
-                    min_rows=SQLITE_MIN_BATCH_ROWS if engine.dialect.name == "sqlite" else 0)
+    pause = get_settings().retention_pause_seconds
+    if engine.dialect.name != "sqlite":
+        return Throttle(engine, pause, REST_RATIO, MAX_YIELD_S, skip_locked=True)
+    return Throttle(engine, pause, REST_RATIO, MAX_YIELD_S, skip_locked=True, min_rows=SQLITE_MIN_BATCH_ROWS,
+                    contended_rest_s=pause * SQLITE_CONTENDED_PAUSE_FACTOR)
 
 
 def prune_workspace(ws: Workspace, now: datetime | None = None, pacer: Throttle | None = None) -> dict[str, int]:

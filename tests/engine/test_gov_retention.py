@@ -33,7 +33,8 @@ def test_20000_old_runs_are_pruned_in_batches_while_webhooks_answer(any_db: str,
 
     from engine.config import get_settings
 
-    monkeypatch.setenv("FLOWMATE_RETENTION_PAUSE_SECONDS", "0.005")
+    # No pause: this test is about batches and answers; bench/governance.py measures the pacing.
+    monkeypatch.setenv("FLOWMATE_RETENTION_PAUSE_SECONDS", "0")
     get_settings.cache_clear()
 
     from flowmate_app.api import build_api
@@ -283,12 +284,15 @@ def test_on_sqlite_batches_shrink_while_intake_writes_and_grow_back_when_it_is_q
             if writer is not None:
                 writer.close()
 
-    pacer = Throttle(get_engine(), max_yield_s=5, min_rows=20)
-    sizes = [rows_of_one_transaction(c) for c in (False, True, True, True, True, True)]
-    assert sizes == [200, 100, 50, 25, 20, 20]  # halved on each yield, never below the floor
+    pacer = Throttle(get_engine(), pause_s=0.01, max_yield_s=5, min_rows=20, contended_rest_s=0.25)
+    sizes = [rows_of_one_transaction(c) for c in (False, True, True, True)]
+    assert sizes == [200, 100, 50, 25] and pacer.rest_for(0.001) == 0.01  # halved on each yield
+    sizes = [rows_of_one_transaction(c) for c in (True, True)]
+    assert sizes == [20, 20] and pacer.rest_for(0.001) == 0.25  # never below the floor, and spaced out there
     assert pacer.yields >= 5
     quiet = [rows_of_one_transaction(False) for _ in range(16)]
     assert quiet[:7] == [20] * 7 and quiet[7] == 25 and quiet[15] == 31  # a quarter more per 8 quiet ones
     assert rows_of_one_transaction(True) == 20  # 31 halved is 15: the floor holds
     assert Throttle(get_engine()).rows(200) == 200  # a fixed throttle (workspace deletion) never adapts
-    assert retention.throttle(get_engine()).min_rows == retention.SQLITE_MIN_BATCH_ROWS
+    own = retention.throttle(get_engine())
+    assert own.min_rows == retention.SQLITE_MIN_BATCH_ROWS and own.contended_rest_s == 0.25  # 5 x 0.05 s
