@@ -75,6 +75,16 @@ def base_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Procs:
     """Processes a test started, each in its own session, all stopped in ``close()``."""
 
@@ -95,16 +105,31 @@ class Procs:
         path = self.logdir / f"{name}.log"
         return path.read_text(errors="replace")[-tail:] if path.exists() else "(no log)"
 
-    def kill(self, proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    def kill(self, proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20,
+             leader_only: bool = False) -> bool:
+        """Send ``sig`` to the process's whole group, or with ``leader_only`` to the process alone,
+        as ``docker stop`` (PID 1) and systemd's ``KillMode=mixed`` (our units) do: a server that
+        manages worker processes (Granian, ``flowmate worker``) must stop them itself, and a
+        worker signalled directly looks to its master like a crash. SIGKILL for the group after
+        ``timeout``, and for what the leader left behind; returns whether it left any (after 5 s)."""
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
+                (os.kill if leader_only else os.killpg)(proc.pid, sig)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+        if not leader_only:
+            return False
+        deadline = time.monotonic() + 5
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = _group_alive(proc.pid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return left
 
     def close(self) -> None:
         for _, proc in reversed(self.items):

@@ -264,12 +264,14 @@ def test_every_deployment_command_exists_and_starts(pg_db: str, redis_env: dict[
         # And they fail when what they check is gone: stop the workers, the worker check says so.
         for name, proc in procs.items:
             if name.endswith("worker"):
-                procs.kill(proc)
+                left = procs.kill(proc, leader_only=True)  # as docker stop and KillMode=mixed signal it
+                assert not left, f"{name} left processes behind when it stopped"
                 assert proc.returncode == 0, f"{name} did not stop cleanly on SIGTERM:\n{procs.log(name)}"
         wait_for(lambda: subprocess.run(local_argv(["flowmate", "health", "--worker"]), cwd=REPO, env=env,
                                         capture_output=True, timeout=60).returncode == 1, timeout=30, interval=1)
         for name, proc in procs.items:
-            procs.kill(proc)
+            left = procs.kill(proc, leader_only=True)
+            assert not left, f"{name} left processes behind when it stopped:\n{procs.log(name)}"
             assert proc.returncode in (0, -15), f"{name} exited {proc.returncode} on SIGTERM:\n{procs.log(name)}"
     finally:
         procs.close()
