@@ -192,6 +192,7 @@ def test_an_sso_only_account_deletes_itself_through_an_emailed_link(browser: Bro
     person.goto("/settings/data")
     expect(person.locator("#delete-account-sso-link")).to_be_visible()
     expect(person.locator("#delete-account-password")).to_have_count(0)
+    screenshot(person, "data-sso-only-delete")
     person.locator("#delete-account-sso-link").click()
     expect(person).to_have_url(re.compile(r"/account$"))
     expect(person.locator("#send-delete-link")).to_be_visible()
