@@ -85,6 +85,7 @@ class Throttle:
             if self.sqlite:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # BEGIN/COMMIT are ours
                 self._begin_sqlite(conn)
+                self._adapt()
                 started = time.perf_counter()
                 try:
                     yield conn
@@ -94,6 +95,7 @@ class Throttle:
                 conn.exec_driver_sql("COMMIT")
             else:
                 self._wait_quiet_pg(conn)
+                self._adapt()
                 started = time.perf_counter()
                 with conn.begin():
                     yield conn
@@ -103,22 +105,25 @@ class Throttle:
         self.rest(elapsed)
 
     def rows(self, limit: int) -> int:
-        """How many rows the current transaction may take: ``limit`` for a fixed throttle; for an
-        adaptive one, half the last size when this transaction had to yield, a quarter more after
-        ``QUIET_BATCHES_TO_GROW`` quiet ones in a row (intake that collides with one batch in three
-        is busy: it must keep the batches small)."""
+        """How many rows the current transaction may take: ``limit`` for a fixed throttle, else the
+        adaptive size (see :meth:`_adapt`) kept between the floor and ``limit``."""
         if self.min_rows <= 0:
             return limit
-        if self._rows is None:
-            self._rows = limit
-        elif self._contended:
+        self._rows = limit if self._rows is None else max(min(self.min_rows, limit), min(limit, self._rows))
+        return self._rows
+
+    def _adapt(self) -> None:
+        """Once per transaction, as it begins: half the size when it had to yield, a quarter more
+        after ``QUIET_BATCHES_TO_GROW`` quiet ones in a row (intake that collides with one batch in
+        three is busy: it must keep the batches small)."""
+        if self.min_rows <= 0 or self._rows is None:
+            return
+        if self._contended:
             self._rows, self._quiet = self._rows // 2, 0
         else:
             self._quiet += 1
             if self._quiet >= QUIET_BATCHES_TO_GROW:
                 self._rows, self._quiet = self._rows + max(1, self._rows // 4), 0
-        self._rows = max(min(self.min_rows, limit), min(limit, self._rows))
-        return self._rows
 
     def rest(self, elapsed: float) -> None:
         """Sleep after a batch that took ``elapsed`` seconds."""
