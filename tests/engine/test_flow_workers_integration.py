@@ -7,11 +7,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from support import LocalServer, json_response, wait_for
@@ -24,35 +23,6 @@ from engine.services.runs import run_public, start_manual_run
 from engine.services.workflows import create_workflow
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cluster_env(pg_db: str, redis_env: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **redis_env, "FLOWMATE_DATABASE_URL": pg_db, "FLOWMATE_LEASE_SECONDS": "3",
-            "FLOWMATE_HEARTBEAT_SECONDS": "1", "FLOWMATE_SWEEP_INTERVAL_SECONDS": "1",
-            "FLOWMATE_QUEUED_GRACE_SECONDS": "2", "FLOWMATE_OUTBOUND_ALLOW": "127.0.0.0/8",
-            "FLOWMATE_LOG_FORMAT": "json"}
-
-
-@pytest.fixture
-def spawn(cluster_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen]]:
-    procs: list[subprocess.Popen] = []
-
-    def start(*args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], env=cluster_env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def kill(proc: subprocess.Popen) -> None:

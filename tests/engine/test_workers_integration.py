@@ -25,37 +25,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cluster_env(pg_db: str, redis_env: dict[str, str]) -> dict[str, str]:
-    """Environment for worker/scheduler subprocesses: same database and queue as the test."""
-    env = {**os.environ, **redis_env, "FLOWMATE_DATABASE_URL": pg_db, "FLOWMATE_LEASE_SECONDS": "3",
-           "FLOWMATE_HEARTBEAT_SECONDS": "1", "FLOWMATE_SWEEP_INTERVAL_SECONDS": "1",
-           "FLOWMATE_QUEUED_GRACE_SECONDS": "2", "FLOWMATE_OUTBOUND_ALLOW": "127.0.0.0/8",
-           "FLOWMATE_LOG_FORMAT": "json"}
-    return env
-
-
-@pytest.fixture
-def spawn(cluster_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen]]:
-    procs: list[subprocess.Popen] = []
-
-    def start(*args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], env=cluster_env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-@pytest.fixture
 def server() -> Iterator[LocalServer]:
     srv = LocalServer()
     yield srv
